@@ -1,0 +1,179 @@
+"""Execute the book's chapters one by one, measured, and fill the build's execution cache.
+
+Each chapter runs in a fresh kernel inside a child process; the child reports the wall
+time (kernel start to last cell) and the kernel's peak resident memory, and stores the
+executed notebook in the jupyter-cache that ``jupyter-book build`` reads
+(``execute_notebooks: cache``). The build then reuses those outputs instead of running
+the chapter a second time.
+
+    python -m tools.chapters run chapters/det_exp_trace.md   # one chapter, a table line
+    python -m tools.chapters run --no-cache chapters/x.md    # measure only, cache untouched
+    python -m tools.chapters list                            # the chapters in _toc.yml
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import os
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / "_build" / ".jupyter_cache"
+BENCH = ROOT / "_build" / "bench"
+#: The budget of every chapter (DEVELOPERS.md): a free Binder session.
+MAX_SECONDS = 60.0
+MAX_PEAK_MB = 1536.0
+#: Hard stop for a chapter that hangs; it fails the budget long before this.
+KILL_AFTER = 600
+#: Environment of every kernel: precomputed sliders, stable hashing, no network.
+KERNEL_ENV = {"BOOK_SLIDERS": "static", "PYTHONHASHSEED": "0", "HF_HUB_OFFLINE": "1"}
+
+
+@dataclass
+class Result:
+    chapter: str
+    seconds: float
+    peak_mb: float
+    ok: bool
+    error: str = ""
+    cached: bool = False
+
+    @property
+    def within_budget(self) -> bool:
+        return self.ok and self.seconds <= MAX_SECONDS and self.peak_mb <= MAX_PEAK_MB
+
+
+def toc_chapters(toc: Path = ROOT / "_toc.yml") -> list[Path]:
+    """The chapter files listed in ``_toc.yml``, in book order (the root page excluded)."""
+    data = yaml.safe_load(toc.read_text())
+    found: list[Path] = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                found.extend(sorted(ROOT.glob(node["file"] + ".*"))[:1] or
+                             [ROOT / (node["file"] + ".md")])
+            for key in ("parts", "chapters", "sections"):
+                for child in node.get(key, []) or []:
+                    walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    walk({k: v for k, v in data.items() if k != "root"})
+    return [p for p in found if p.parent.name == "chapters"]
+
+
+def read_chapter(path: Path):
+    """Read a MyST-markdown notebook exactly as MyST-NB does, so cache hashes match."""
+    from myst_nb.core.read import read_myst_markdown_notebook
+    from myst_parser.config.main import MdParserConfig
+
+    return read_myst_markdown_notebook(Path(path).read_text(encoding="utf-8"),
+                                       MdParserConfig(), add_source_map=True)
+
+
+def _cell_error(err: Exception) -> str:
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip().splitlines()
+    # nbclient's message ends with the exception line; keep the informative tail
+    return "\n".join(text[-12:])
+
+
+def _child(path: Path, cache: bool) -> dict:
+    """Run in the child process: execute, measure, cache."""
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+
+    nb = read_chapter(path)
+    os.environ.update(KERNEL_ENV)
+    client = NotebookClient(nb, timeout=KILL_AFTER, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    error = ""
+    start = time.perf_counter()
+    try:
+        client.execute()
+    except (CellExecutionError, CellTimeoutError) as err:
+        error = _cell_error(err)
+    seconds = time.perf_counter() - start
+    # the kernel is our child and has been reaped: its peak RSS (kB on Linux)
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    stored = False
+    if not error and cache:
+        from jupyter_cache import get_cache
+        from jupyter_cache.base import CacheBundleIn
+
+        get_cache(str(CACHE)).cache_notebook_bundle(
+            CacheBundleIn(nb, str(path), data={"execution_seconds": seconds}),
+            check_validity=False, overwrite=True)
+        stored = True
+    return asdict(Result(path.stem, round(seconds, 2), round(peak_mb, 1), not error,
+                         error, stored))
+
+
+def run_chapter(path: Path, cache: bool = True) -> Result:
+    """Execute one chapter in a fresh process and kernel; see the module docstring."""
+    path = Path(path).resolve()
+    cmd = [sys.executable, "-m", "tools.chapters", "_child", str(path)]
+    if not cache:
+        cmd.append("--no-cache")
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
+                              timeout=KILL_AFTER + 60)
+    except subprocess.TimeoutExpired:
+        return Result(path.stem, float(KILL_AFTER), 0.0, False, "timed out")
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        return Result(path.stem, 0.0, 0.0, False,
+                      f"runner failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
+    return Result(**json.loads(lines[-1]))
+
+
+def table(results: list[Result]) -> str:
+    """The results as a fixed-width table, budget verdict per chapter."""
+    rows = [f"{'chapter':32} {'seconds':>8} {'peak MB':>8}  status"]
+    for r in results:
+        status = ("ok" if r.within_budget else
+                  "FAILED" if not r.ok else "OVER BUDGET")
+        rows.append(f"{r.chapter:32} {r.seconds:8.1f} {r.peak_mb:8.0f}  {status}")
+    return "\n".join(rows)
+
+
+def write_json(results: list[Result], path: Path = BENCH / "chapters.json") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = [{"chapter": r.chapter, "seconds": r.seconds, "peak_mb": r.peak_mb, "ok": r.ok}
+            for r in results]
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    return path
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["_child"]:
+        print(json.dumps(_child(Path(argv[1]), cache="--no-cache" not in argv)))
+        return 0
+    if argv[:1] == ["list"]:
+        print("\n".join(str(p.relative_to(ROOT)) for p in toc_chapters()))
+        return 0
+    if argv[:1] == ["run"] and len(argv) > 1:
+        results = []
+        cache = "--no-cache" not in argv
+        for arg in [a for a in argv[1:] if a != "--no-cache"]:
+            r = run_chapter(Path(arg), cache=cache)
+            results.append(r)
+            if r.error:
+                print(f"--- {r.chapter} failed:\n{r.error}\n", file=sys.stderr)
+        print(table(results))
+        return 0 if all(r.within_budget for r in results) else 1
+    print(__doc__)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
