@@ -20,7 +20,7 @@ import resource
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import yaml
@@ -45,6 +45,7 @@ class Result:
     ok: bool
     error: str = ""
     cached: bool = False
+    slowest: list = field(default_factory=list)  # [(seconds, first line of the cell)]
 
     @property
     def within_budget(self) -> bool:
@@ -115,7 +116,24 @@ def _child(path: Path, cache: bool) -> dict:
             check_validity=False, overwrite=True)
         stored = True
     return asdict(Result(path.stem, round(seconds, 2), round(peak_mb, 1), not error,
-                         error, stored))
+                         error, stored, _slowest_cells(nb)))
+
+
+def _slowest_cells(nb, count: int = 3) -> list:
+    """The cells that took longest, from the timings nbclient records in cell metadata."""
+    from datetime import datetime
+
+    timed = []
+    for cell in nb.cells:
+        ex = cell.get("metadata", {}).get("execution", {})
+        start, end = ex.get("iopub.execute_input"), ex.get("shell.execute_reply")
+        if start and end:
+            secs = (datetime.fromisoformat(end.replace("Z", "+00:00"))
+                    - datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
+            first = next((ln for ln in cell.source.splitlines()
+                          if ln.strip() and not ln.startswith(":")), "")
+            timed.append((round(secs, 2), first[:60]))
+    return sorted(timed, reverse=True)[:count]
 
 
 def run_chapter(path: Path, cache: bool = True) -> Result:
@@ -165,11 +183,14 @@ def main(argv: list[str]) -> int:
         results = []
         cache = "--no-cache" not in argv
         for arg in [a for a in argv[1:] if a != "--no-cache"]:
-            r = run_chapter(Path(arg), cache=cache)
-            results.append(r)
+            results.append(run_chapter(Path(arg), cache=cache))
+        print(table(results), flush=True)
+        for r in results:
+            for secs, line in r.slowest:
+                print(f"    {secs:6.1f} s  {line}")
+        for r in results:
             if r.error:
-                print(f"--- {r.chapter} failed:\n{r.error}\n", file=sys.stderr)
-        print(table(results))
+                print(f"\n--- {r.chapter} failed:\n{r.error}", file=sys.stderr)
         return 0 if all(r.within_budget for r in results) else 1
     print(__doc__)
     return 2

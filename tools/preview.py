@@ -33,13 +33,19 @@ def main(argv: list[str]) -> int:
     (src / "chapters").mkdir(parents=True)
     for name in ("_config.yml", "references.bib", "intro.md"):
         shutil.copy(ROOT / name, src / name)
+    # a chapter's own entries, not yet merged into references.bib
+    with open(src / "references.bib", "a", encoding="utf-8") as bib:
+        for path in args.chapters:
+            extra = path.with_suffix(".bib")
+            if extra.exists():
+                bib.write("\n" + extra.read_text(encoding="utf-8"))
     shutil.copytree(ROOT / "static", src / "static")
     shutil.copytree(ROOT / "tools", src / "tools",
                     ignore=shutil.ignore_patterns("__pycache__"))
     for path in args.chapters:
         shutil.copy(path, src / "chapters" / path.name)
         for extra in path.parent.glob(path.stem + ".*"):  # data or images beside it
-            if extra.suffix != ".md":
+            if extra.suffix not in (".md", ".bib"):
                 shutil.copy(extra, src / "chapters" / extra.name)
     toc = ["format: jb-book", "root: intro", "chapters:"]
     toc += [f"  - file: chapters/{s}" for s in stems]

@@ -1,0 +1,47 @@
+# The two commands of the README: `make book` and `make test`. Both start from a fresh
+# clone with nothing but Python 3.11: they create .venv and install the pinned packages.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# Executed for the book, chapters precompute their slider frames (book/sliders.py).
+BUILD_ENV := BOOK_SLIDERS=static PYTHONHASHSEED=0
+
+.PHONY: book test bench unit lab clean help
+
+help:
+	@echo "make book   build the HTML book into _build/html (executes the chapters, cached)"
+	@echo "make test   unit tests, every chapter executed within budget, the -W build, browser tests"
+	@echo "make bench  execute every chapter in a fresh kernel and write _build/bench/*.json"
+	@echo "make unit   only the fast unit tests of book/"
+	@echo "make lab    JupyterLab on the chapters, .md files opened as notebooks"
+
+$(STAMP): requirements.txt pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (set PYTHON=/path/to/python3.11)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip==24.3.1
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+book: $(STAMP)
+	$(BUILD_ENV) $(BIN)/jupyter-book build . -W -n --keep-going
+	@echo
+	@echo "The book is built: open file://$(CURDIR)/_build/html/index.html"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest tests
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests -m "not book and not browser"
+
+bench: $(STAMP)
+	$(BIN)/python -m tools.bench
+
+clean:
+	rm -rf _build
+
+# JupyterLab on the chapters, opening the .md files as notebooks (as on Binder).
+lab: $(STAMP)
+	mkdir -p $(VENV)/share/jupyter/lab/settings
+	cp binder/overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
+	$(BIN)/jupyter lab chapters/

@@ -1,0 +1,49 @@
+"""Small pieces every training loop of the book uses: seeds, progress bars, divergence.
+
+A loop calls :func:`check_finite` on its loss each step; a NaN or an infinity raises
+:class:`Diverged` with the step and a hint, instead of letting NaNs reach a plot.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Iterable, TypeVar
+
+import numpy as np
+import torch
+
+T = TypeVar("T")
+
+
+class Diverged(ArithmeticError):
+    """Training produced a non-finite value; ``step`` says when, ``value`` what."""
+
+    def __init__(self, name: str, step: int, value: float, hint: str = ""):
+        self.name, self.step, self.value = name, step, value
+        msg = f"training diverged: {name} became {value} at step {step}"
+        super().__init__(msg + (f"; {hint}" if hint else ""))
+
+
+def check_finite(value, step: int, name: str = "loss", hint: str = "") -> float:
+    """Return ``value`` as a float, or raise :class:`Diverged` if it is NaN or infinite."""
+    x = float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
+    if not math.isfinite(x):
+        raise Diverged(name, step, x, hint)
+    return x
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; return a torch generator seeded the same way."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def progress(iterable: Iterable[T], desc: str = "", total: int | None = None,
+             **kwargs) -> Iterable[T]:
+    """A progress bar (a widget in Jupyter and in the built page; text elsewhere)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, mininterval=0.5, **kwargs)

@@ -1,0 +1,62 @@
+"""Shared fixtures: each chapter is executed once per test run, then the book is built once.
+
+Order of a run: the unit tests of book/, then every chapter of _toc.yml executed in a
+fresh kernel (timed, memory measured, stored in the build's execution cache), then the
+Jupyter Book build with -W (which reuses those executions), then the browser tests.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tools.chapters import ROOT, Result, run_chapter, toc_chapters
+
+_RUNS: dict[str, Result] = {}
+_ORDER = {"book": 1, "browser": 2}
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.__stderr__, flush=True)
+
+
+def chapter_result(path: Path) -> Result:
+    """Execute a chapter (once per test run) and return its measurements."""
+    if path.stem not in _RUNS:
+        _say(f"\n[book] executing {path.stem} in a fresh kernel ...")
+        _RUNS[path.stem] = r = run_chapter(path)
+        _say(f"[book] {path.stem}: {r.seconds:.1f} s, {r.peak_mb:.0f} MB, "
+             f"{'ok' if r.ok else 'FAILED'}")
+    return _RUNS[path.stem]
+
+
+def pytest_collection_modifyitems(config, items):
+    """Unit tests first, then the chapter executions, the build, the browser."""
+    def rank(item):
+        if item.get_closest_marker("browser"):
+            return _ORDER["browser"]
+        if item.get_closest_marker("book"):
+            return _ORDER["book"] + (0.5 if "build" in item.nodeid else 0)
+        return 0
+    items.sort(key=rank)
+
+
+@pytest.fixture(scope="session")
+def built_book() -> dict:
+    """Execute every chapter (cached for the build), then build the book with -W."""
+    for path in toc_chapters():
+        chapter_result(path)
+    _say("\n[book] jupyter-book build . -W -n --keep-going ...")
+    exe = Path(sys.executable).with_name("jupyter-book")
+    proc = subprocess.run([str(exe), "build", str(ROOT), "-W", "-n", "--keep-going"],
+                          cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "BOOK_SLIDERS": "static"})
+    log = proc.stdout + proc.stderr
+    (ROOT / "_build").mkdir(exist_ok=True)
+    (ROOT / "_build" / "build.log").write_text(log)
+    _say(f"[book] build exit status {proc.returncode} (log: _build/build.log)")
+    return {"returncode": proc.returncode, "log": log, "html": ROOT / "_build" / "html"}

@@ -1,0 +1,140 @@
+"""Every chapter page, opened from disk with the network cut, in Debian's headless Chromium.
+
+Checks, per page: no JavaScript errors, no failed or outside requests, the maths typeset
+by MathJax, and every slider (or toggle-button selector), moved to another value,
+changes the figure shown.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tools.chapters import toc_chapters
+
+pytestmark = [pytest.mark.book, pytest.mark.browser]
+
+CHROMIUM = os.environ.get("BOOK_CHROMIUM", "/usr/bin/chromium")
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CONTROL_MODELS = {"SelectionSliderModel": ".widget-slider",
+                  "ToggleButtonsModel": ".widget-toggle-buttons"}
+CHAPTERS = toc_chapters()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's browser with "
+                    "`apt-get install chromium` (as .ci/run does) or point BOOK_CHROMIUM "
+                    "at one, to run the browser tests")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()
+
+
+class PageWatch:
+    """A page with the network cut, recording errors and every request that fails."""
+
+    def __init__(self, browser):
+        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+        self.page = self.context.new_page()
+        self.problems: list[str] = []
+        self.page.route(re.compile(r"^(https?|wss?):"), self._block)
+        self.page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
+        self.page.on("console", self._console)
+        self.page.on("requestfailed",
+                     lambda r: self.problems.append(f"failed request: {r.url} ({r.failure})"))
+
+    def _block(self, route):
+        self.problems.append(f"request outside the book: {route.request.url}")
+        route.abort()
+
+    def _console(self, msg):
+        if msg.type == "error":
+            self.problems.append(f"console error: {msg.text}")
+
+    def close(self):
+        self.context.close()
+
+
+def _widget_state(html: str) -> dict:
+    m = re.search(r'<script type="application/vnd.jupyter.widget-state\+json">(.*?)</script>',
+                  html, re.S)
+    return json.loads(m.group(1))["state"] if m else {}
+
+
+def _figure_hash(container) -> str:
+    """Hash of what the visible figure images of a slider look like."""
+    imgs = container.locator("img.widget-image:visible")
+    assert imgs.count() >= 1, "no figure visible under the slider"
+    return hashlib.sha256(b"".join(imgs.nth(i).screenshot() for i in range(imgs.count()))
+                          ).hexdigest()
+
+
+def _move(control, kind: str) -> None:
+    if kind == ".widget-slider":
+        handle = control.locator(".noUi-handle").first
+        handle.focus()
+        before = control.locator(".widget-readout").inner_text()
+        handle.press("ArrowRight")
+        if control.locator(".widget-readout").inner_text() == before:  # at the last value
+            handle.press("ArrowLeft")
+    else:
+        buttons = control.locator("button")
+        for i in range(buttons.count()):
+            if "mod-active" not in (buttons.nth(i).get_attribute("class") or ""):
+                buttons.nth(i).click()
+                return
+        raise AssertionError("toggle buttons with a single option cannot move")
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_chapter_page_works_offline(built_book, browser, path):
+    assert built_book["returncode"] == 0, "the book did not build"
+    page_file = built_book["html"] / "chapters" / f"{path.stem}.html"
+    html = page_file.read_text()
+    state = _widget_state(html)
+    expected = {sel: sum(1 for m in state.values() if m.get("model_name") == name)
+                for name, sel in CONTROL_MODELS.items()}
+    assert sum(expected.values()) >= 1, "the chapter has no slider"
+
+    watch = PageWatch(browser)
+    page = watch.page
+    try:
+        page.goto(page_file.as_uri(), wait_until="load")
+        # MathJax: typeset every maths block, no TeX errors
+        page.wait_for_function("() => window.MathJax && MathJax.startup && "
+                               "MathJax.startup.promise", timeout=20_000)
+        page.evaluate("() => MathJax.startup.promise")
+        n_math = page.locator("div.math, span.math").count()
+        assert n_math > 0, "no maths on the page"
+        assert page.locator("mjx-container").count() >= n_math, "maths not typeset"
+        assert page.locator("mjx-merror").count() == 0, "MathJax reported a TeX error"
+        # widgets: every control rendered, and each one moves its figure
+        for selector, count in expected.items():
+            page.wait_for_function(
+                f"() => document.querySelectorAll('{selector}').length >= {count}",
+                timeout=30_000)
+        for selector, count in expected.items():
+            for i in range(count):
+                control = page.locator(selector).nth(i)
+                box = control.locator("xpath=ancestor::div[contains(@class,'widget-vbox')][1]")
+                control.scroll_into_view_if_needed()
+                before = _figure_hash(box)
+                _move(control, selector)
+                page.wait_for_timeout(300)
+                after = _figure_hash(box)
+                assert before != after, f"moving {selector} #{i} did not change the figure"
+        assert not watch.problems, "\n".join(watch.problems)
+    finally:
+        watch.close()

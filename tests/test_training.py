@@ -1,0 +1,33 @@
+"""book.training: divergence detection, seeding, progress."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from book import training
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -math.inf])
+def test_check_finite_raises_with_step_and_hint(bad):
+    with pytest.raises(training.Diverged, match=r"loss became .* at step 17; lower the lr"):
+        training.check_finite(torch.tensor(bad), 17, hint="lower the lr")
+    assert issubclass(training.Diverged, ArithmeticError)
+
+
+def test_check_finite_returns_a_float():
+    assert training.check_finite(torch.tensor(2.5), 0) == 2.5
+    assert training.check_finite(np.float32(1.0), 3, name="critic") == 1.0
+
+
+def test_seed_everything_is_reproducible():
+    g1 = training.seed_everything(7)
+    a = (torch.rand(3), np.random.rand(), torch.rand(2, generator=g1))
+    g2 = training.seed_everything(7)
+    b = (torch.rand(3), np.random.rand(), torch.rand(2, generator=g2))
+    assert torch.equal(a[0], b[0]) and a[1] == b[1] and torch.equal(a[2], b[2])
+
+
+def test_progress_yields_everything():
+    assert list(training.progress(range(5), desc="x", disable=True)) == [0, 1, 2, 3, 4]
