@@ -63,3 +63,14 @@ def test_table_and_json(tmp_path):
 ])
 def test_budget(r, ok):
     assert r.within_budget is ok
+
+
+def test_runner_fills_the_cache_the_build_reads(tmp_path):
+    """What the runner stores must match MyST-NB's own reading of the chapter (hash)."""
+    from jupyter_cache import get_cache
+
+    path = notebook(tmp_path, "cached", ":tags: [hide-input]\nprint('stored once')")
+    r = chapters.run_chapter(path, cache=True)
+    assert r.ok and r.cached and r.slowest
+    record = get_cache(str(chapters.CACHE)).match_cache_notebook(chapters.read_chapter(path))
+    assert record is not None

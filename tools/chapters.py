@@ -106,6 +106,9 @@ def _child(path: Path, cache: bool) -> dict:
     seconds = time.perf_counter() - start
     # the kernel is our child and has been reaped: its peak RSS (kB on Linux)
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    slowest = _slowest_cells(nb)
+    for cell in nb.cells:  # timings are ours; MyST-NB's hash of the cell would differ
+        cell.get("metadata", {}).pop("execution", None)
     stored = False
     if not error and cache:
         from jupyter_cache import get_cache
@@ -116,7 +119,7 @@ def _child(path: Path, cache: bool) -> dict:
             check_validity=False, overwrite=True)
         stored = True
     return asdict(Result(path.stem, round(seconds, 2), round(peak_mb, 1), not error,
-                         error, stored, _slowest_cells(nb)))
+                         error, stored, slowest))
 
 
 def _slowest_cells(nb, count: int = 3) -> list:

@@ -3,6 +3,9 @@
 * Some extensions register their inline configuration scripts once per read phase, so a
   page can carry the same ``<script>`` twice (sphinx-thebe's ``const THEBE_JS_URL`` then
   throws "already declared"). Keep the first copy of each script.
+* The Jupyter widgets typeset their labels through MathJax 2's ``MathJax.Hub``, which
+  MathJax 3 lacks (a page error on every slider); ``static/book.js`` supplies a small
+  forwarder, loaded before everything else.
 * pydata-sphinx-theme reads its colour mode from ``default_mode`` and logs a console
   error when it is empty; the book's figures are drawn on white, so default to light.
 """
@@ -30,6 +33,7 @@ def _light_mode(app, pagename, templatename, context, doctree):
 
 
 def setup(app):
+    app.add_js_file("book.js", priority=100)
     app.connect("html-page-context", _light_mode, priority=900)
     app.connect("html-page-context", _dedupe_scripts, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
