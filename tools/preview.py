@@ -40,8 +40,9 @@ def main(argv: list[str]) -> int:
             if extra.exists():
                 bib.write("\n" + extra.read_text(encoding="utf-8"))
     shutil.copytree(ROOT / "static", src / "static")
-    shutil.copytree(ROOT / "tools", src / "tools",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    for folder in ("tools", "book"):  # book/ too, for {literalinclude} of package code
+        shutil.copytree(ROOT / folder, src / folder,
+                        ignore=shutil.ignore_patterns("__pycache__"))
     for path in args.chapters:
         shutil.copy(path, src / "chapters" / path.name)
         for extra in path.parent.glob(path.stem + ".*"):  # data or images beside it
