@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # Executed for the book, chapters precompute their slider frames (book/sliders.py).
-BUILD_ENV := BOOK_SLIDERS=static PYTHONHASHSEED=0
+BUILD_ENV := BOOK_SLIDERS=static PYTHONHASHSEED=0 OMP_WAIT_POLICY=passive
 
 .PHONY: book test bench unit lab clean help
 

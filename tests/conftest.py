@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.chapters import ROOT, Result, run_chapter, toc_chapters
+from tools.chapters import KERNEL_ENV, ROOT, Result, run_chapter, toc_chapters
 
 _RUNS: dict[str, Result] = {}
 _ORDER = {"book": 1, "browser": 2}
@@ -54,7 +54,7 @@ def built_book() -> dict:
     exe = Path(sys.executable).with_name("jupyter-book")
     proc = subprocess.run([str(exe), "build", str(ROOT), "-W", "-n", "--keep-going"],
                           cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "BOOK_SLIDERS": "static"})
+                          env={**os.environ, **KERNEL_ENV})
     log = proc.stdout + proc.stderr
     (ROOT / "_build").mkdir(exist_ok=True)
     (ROOT / "_build" / "build.log").write_text(log)

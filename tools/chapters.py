@@ -33,8 +33,11 @@ MAX_SECONDS = 60.0
 MAX_PEAK_MB = 1536.0
 #: Hard stop for a chapter that hangs; it fails the budget long before this.
 KILL_AFTER = 600
-#: Environment of every kernel: precomputed sliders, stable hashing, no network.
-KERNEL_ENV = {"BOOK_SLIDERS": "static", "PYTHONHASHSEED": "0", "HF_HUB_OFFLINE": "1"}
+#: Environment of every kernel: precomputed sliders, stable hashing, no network, and
+#: OpenMP threads that sleep rather than spin while they wait (spinning threads make small
+#: torch operations 10-90x slower whenever the cores are shared with anything else).
+KERNEL_ENV = {"BOOK_SLIDERS": "static", "PYTHONHASHSEED": "0", "HF_HUB_OFFLINE": "1",
+              "OMP_WAIT_POLICY": "passive"}
 
 
 @dataclass

@@ -12,12 +12,13 @@ that are not in the preview will be reported as broken.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from tools.chapters import ROOT
+from tools.chapters import KERNEL_ENV, ROOT
 
 
 def main(argv: list[str]) -> int:
@@ -54,7 +55,7 @@ def main(argv: list[str]) -> int:
     cmd = ["jupyter-book", "build", str(src), "--path-output", str(out),
            "-W", "-n", "--keep-going"]
     print(" ".join(cmd), flush=True)
-    done = subprocess.run(cmd, env={**__import__("os").environ, "BOOK_SLIDERS": "static"})
+    done = subprocess.run(cmd, env={**os.environ, **KERNEL_ENV})
     html = out / "_build" / "html" / "chapters"
     print(f"\npages: {html}/" + (", ".join(f"{s}.html" for s in stems)))
     return done.returncode
