@@ -4,6 +4,9 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# OpenMP threads sleep while they wait instead of spinning: on a shared CPU spinning makes
+# small torch operations many times slower (tests, benchmarks, kernels alike).
+export OMP_WAIT_POLICY := passive
 # Executed for the book, chapters precompute their slider frames (book/sliders.py).
 BUILD_ENV := BOOK_SLIDERS=static PYTHONHASHSEED=0 OMP_WAIT_POLICY=passive
 

@@ -1,0 +1,82 @@
+"""``make bench`` part: the VAE chapters' numbers on the digits' test split.
+
+    python -m tools.bench_vae
+
+Repeats the comparison of ``chapters/vae_information_bottleneck.md`` (same data, seeds and
+configuration, so the same numbers) and the main VQ-VAE of ``chapters/vq_vae.md``, and writes
+``_build/bench/vae.json``::
+
+    {"vae": {"neg_elbo": nats, "seconds": s}, "diag_gauss": {"nll": nats},
+     "ppca": {"nll": nats, "latent_dim": k},
+     "vq_vae": {"mse": m, "perplexity": p, "codes": K, "seconds": s}}
+
+Nats are per test image, for continuous Gaussian densities on dequantised pixels
+(``book.vae.dequantise``). ``vae.seconds`` is the training time of the whole β-sweep (seven
+VAEs trained side by side; the β = 1 model is one of them).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import torch
+
+from book import vae, vq
+from book.data import digits
+from tools.chapters import BENCH, ROOT
+
+
+def main() -> int:
+    data = digits()
+    # the likelihood comparison, exactly as in the chapter
+    y_test = vae.dequantise(data.x_test, generator=torch.Generator().manual_seed(1))
+    fit_gen = torch.Generator().manual_seed(2)
+    y_fit = torch.cat([vae.dequantise(data.x_train, generator=fit_gen) for _ in range(10)])
+    config = vae.DIGITS_SWEEP
+    diag = vae.DiagGaussian.fit(y_fit)
+    ppca = vae.PPCA.fit(y_fit.double(), config.latent_dim)
+    run = vae.train_vae(data.x_train, config)
+    scores = vae.evaluate(run.model, y_test, n_samples=64,
+                          generator=torch.Generator().manual_seed(3))
+    i1 = list(config.betas).index(1.0)
+    # the VQ-VAE of the chapter
+    vq_config = vq.DIGITS_VQ
+    main_vq = vq_config.codebooks.index(vq.Codebook(64))  # K = 64, codebook loss, restarts
+    vq_run = vq.train_vq(data.x_train, vq_config)
+    vq_scores = vq.evaluate(vq_run.model, data.x_test)[main_vq]
+
+    result = {
+        "vae": {"neg_elbo": round(scores["neg_elbo"][i1].item(), 3),
+                "seconds": round(run.seconds, 2)},
+        "diag_gauss": {"nll": round(diag.nll(y_test).mean().item(), 3)},
+        "ppca": {"nll": round(ppca.nll(y_test.double()).mean().item(), 3),
+                 "latent_dim": ppca.latent_dim},
+        "vq_vae": {"mse": round(vq_scores["mse"], 6),
+                   "perplexity": round(vq_scores["perplexity"], 2),
+                   "codes": vq_config.codebooks[main_vq].n_codes,
+                   "seconds": round(vq_run.seconds, 2)},
+    }
+    BENCH.mkdir(parents=True, exist_ok=True)
+    out = BENCH / "vae.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+
+    nll = {"diagonal Gaussian": result["diag_gauss"]["nll"],
+           f"PPCA (k = {ppca.latent_dim})": result["ppca"]["nll"],
+           f"VAE -ELBO (k = {config.latent_dim}, beta = 1)": result["vae"]["neg_elbo"]}
+    print(f"{'model':34} {'nats / test image':>18}")
+    for name, value in nll.items():
+        print(f"{name:34} {value:18.2f}")
+    vae_nll = result["vae"]["neg_elbo"]
+    print(f"VAE beats the diagonal Gaussian: {vae_nll < result['diag_gauss']['nll']}; "
+          f"beats PPCA: {vae_nll < result['ppca']['nll']}")
+    v = result["vq_vae"]
+    print(f"\nVQ-VAE: K = {v['codes']}, test MSE {v['mse']:.5f} per pixel, perplexity "
+          f"{v['perplexity']:.1f}, {vq_scores['unused']} codes unused on the test set, "
+          f"{v['seconds']:.1f} s")
+    print(f"written {out.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
