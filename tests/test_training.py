@@ -31,3 +31,18 @@ def test_seed_everything_is_reproducible():
 
 def test_progress_yields_everything():
     assert list(training.progress(range(5), desc="x", disable=True)) == [0, 1, 2, 3, 4]
+
+
+def test_torch_threads_sets_and_restores():
+    before = torch.get_num_threads()
+    with training.torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError):
+        with training.torch_threads(1):
+            raise RuntimeError("inside")
+    assert torch.get_num_threads() == before
+    for bad in (0, -2, 1.5, True):
+        with pytest.raises(ValueError, match="integer >= 1"):
+            with training.torch_threads(bad):
+                pass
