@@ -83,11 +83,15 @@ class OptimizerWrapper(Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        self._step()
+        return loss
+
+    def _step(self) -> None:
+        """One step after the closure: ``_before``, the inner step, ``_after``."""
         updating = self.will_update()
         self._before(updating)
         self.inner.step()
         self._after(updating)
-        return loss
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         self.inner.zero_grad(set_to_none=set_to_none)
@@ -234,12 +238,7 @@ class GradientAccumulation(OptimizerWrapper):
     def will_update(self) -> bool:
         return self.state["micro"] + 1 >= self.steps and will_update(self.inner)
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+    def _step(self) -> None:
         for _, p in self._params():
             if p.grad is not None:
                 s = self.state[p]
@@ -256,7 +255,6 @@ class GradientAccumulation(OptimizerWrapper):
                     p.grad = total / self.steps
             self.inner.step()
             self.state["micro"] = 0
-        return loss
 
 
 class Lookahead(OptimizerWrapper):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.chapters import KERNEL_ENV, ROOT, Result, run_chapter, toc_chapters
+from tools.chapters import KERNEL_ENV, ROOT, Result, run_chapter, table, toc_chapters
 
 _RUNS: dict[str, Result] = {}
 _ORDER = {"book": 1, "browser": 2}
@@ -32,6 +32,17 @@ def chapter_result(path: Path) -> Result:
         _say(f"[book] {path.stem}: {r.seconds:.1f} s, {r.peak_mb:.0f} MB, "
              f"{'ok' if r.ok else 'FAILED'}")
     return _RUNS[path.stem]
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The chapters executed in this run, with their seconds and peak memory, at the end.
+
+    (pytest captures what the fixtures print while a test passes, so this is where the
+    measurements of a green run are shown.)
+    """
+    if _RUNS:
+        terminalreporter.section("chapters executed in this run")
+        terminalreporter.write_line(table(list(_RUNS.values())))
 
 
 def pytest_collection_modifyitems(config, items):

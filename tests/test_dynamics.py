@@ -12,17 +12,9 @@ from scipy.linalg import expm
 from book import dynamics
 from book.training import Diverged
 
+from .helpers import quad_from, spd
+
 RNG = np.random.default_rng(1234)
-
-
-def spd(d, seed=0, shift=0.5):
-    a = np.random.default_rng(seed).normal(size=(d, d))
-    return a @ a.T + shift * np.eye(d)
-
-
-def quad_from(H):
-    lam, V = np.linalg.eigh(H)
-    return dynamics.quadratic(lam, rotation=V)
 
 
 # ----------------------------------------------------------------------------- problems

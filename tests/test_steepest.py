@@ -12,17 +12,9 @@ from scipy.optimize import linprog, minimize
 
 from book import dynamics, steepest
 
+from .helpers import quad_from, spd
+
 RNG = np.random.default_rng(4321)
-
-
-def spd(d, seed=0, shift=0.5):
-    a = np.random.default_rng(seed).normal(size=(d, d))
-    return a @ a.T + shift * np.eye(d)
-
-
-def quad_from(H):
-    lam, V = np.linalg.eigh(H)
-    return dynamics.quadratic(lam, rotation=V)
 
 
 def _unit_ball_min(g, norm_fn):

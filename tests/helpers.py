@@ -1,0 +1,17 @@
+"""Small fixtures shared by several test modules."""
+
+import numpy as np
+
+from book import dynamics
+
+
+def spd(d, seed=0, shift=0.5):
+    """A random symmetric positive-definite d x d matrix (eigenvalues >= ``shift``)."""
+    a = np.random.default_rng(seed).normal(size=(d, d))
+    return a @ a.T + shift * np.eye(d)
+
+
+def quad_from(H):
+    """The quadratic 1/2 x^T H x of book.dynamics, built from H's eigen-decomposition."""
+    lam, V = np.linalg.eigh(H)
+    return dynamics.quadratic(lam, rotation=V)
