@@ -249,82 +249,6 @@ def critic_on_grid(critic: nn.Module, extent: float, n: int = 48) -> np.ndarray:
     return v.reshape(n, n).numpy()
 
 
-def _train(cfg: GANConfig, data, seed: int = 0, snapshots: tuple[int, ...] = (),
-          extent: float = 3.0, n_show: int = 512, max_seconds: float | None = None,
-          keep_partial: bool = False, progress: bool = True) -> GANRun:
-    """The body of :func:`train` (which sets the number of torch threads around it)."""
-    draw = data.sample if hasattr(data, "sample") else data
-    if not callable(draw):
-        raise ValueError("data must be a Mixture or a function f(n, generator) -> (n, 2)")
-    gen_torch = training.seed_everything(seed)
-    G = mlp(cfg.latent, 2, cfg.width, cfg.depth, cfg.activation)
-    D = mlp(2, 1, cfg.critic_width, cfg.critic_depth, cfg.activation)
-    # fused Adam: the same update as the default, in one kernel (3x cheaper for tiny nets)
-    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas, fused=True)
-    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas, fused=True)
-    z_show = torch.randn(n_show, cfg.latent, generator=gen_torch)
-    wanted = set(int(s) for s in snapshots)
-    frames: list[Frame] = []
-
-    def snap(step):
-        with torch.no_grad():
-            frames.append(Frame(step, G(z_show).numpy(), critic_on_grid(D, extent)))
-
-    d_hist, g_hist = [], []
-    diverged = None
-    hint = f"{cfg.loss}: try smaller learning rates"
-    bar = range(cfg.steps)
-    if progress:
-        bar = training.progress(bar, desc=f"training {cfg.loss}")
-    per_step = cfg.critic_steps + 1   # batches of real data and of noise per generator step
-    chunk = 100                       # generator steps sampled at once (fewer, larger calls)
-    start = time.perf_counter()
-    step = 0
-    try:
-        if 0 in wanted:
-            snap(0)
-        for step in bar:
-            if step % chunk == 0:
-                n = min(chunk, cfg.steps - step) * per_step
-                reals = draw(n * cfg.batch, gen_torch).reshape(n, cfg.batch, 2)
-                noises = torch.randn(n, cfg.batch, cfg.latent, generator=gen_torch)
-            i = (step % chunk) * per_step
-            for c in range(cfg.critic_steps):
-                with torch.no_grad():
-                    x_fake = G(noises[i + c])
-                loss_d = critic_loss(cfg.loss, D, reals[i + c], x_fake, cfg.losses, gen_torch)
-                opt_d.zero_grad(set_to_none=True)
-                loss_d.backward()
-                opt_d.step()
-            d_hist.append(training.check_finite(loss_d, step, "critic loss", hint))
-            x_fake = G(noises[i + cfg.critic_steps])
-            loss_g = generator_loss(cfg.loss, D, reals[i + cfg.critic_steps], x_fake, cfg.losses)
-            opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            opt_g.step()
-            g_hist.append(training.check_finite(loss_g, step, "generator loss", hint))
-            # linear decay: lr_t = lr (1 - (1 - lr_end) t / steps)
-            scale = 1.0 - (1.0 - cfg.lr_end) * (step + 1) / cfg.steps
-            opt_g.param_groups[0]["lr"] = cfg.lr_g * scale
-            opt_d.param_groups[0]["lr"] = cfg.lr_d * scale
-            if step + 1 in wanted:
-                snap(step + 1)
-            if max_seconds is not None and time.perf_counter() - start > max_seconds:
-                step += 1
-                break
-        else:
-            step = cfg.steps
-    except training.Diverged as err:
-        if not keep_partial:
-            raise
-        diverged = err
-    finally:
-        if progress:
-            bar.close()
-    return GANRun(cfg, G, D, step, time.perf_counter() - start, np.array(d_hist),
-                  np.array(g_hist), frames, diverged)
-
-
 def train(cfg: GANConfig, data, seed: int = 0, snapshots: tuple[int, ...] = (),
           extent: float = 3.0, n_show: int = 512, max_seconds: float | None = None,
           keep_partial: bool = False, progress: bool = True) -> GANRun:
@@ -339,8 +263,77 @@ def train(cfg: GANConfig, data, seed: int = 0, snapshots: tuple[int, ...] = (),
     threads (one by default: the networks are too small for a second one to help).
     """
     with training.torch_threads(cfg.threads):
-        return _train(cfg, data, seed, snapshots, extent, n_show, max_seconds,
-                      keep_partial, progress)
+        draw = data.sample if hasattr(data, "sample") else data
+        if not callable(draw):
+            raise ValueError("data must be a Mixture or a function f(n, generator) -> (n, 2)")
+        gen_torch = training.seed_everything(seed)
+        G = mlp(cfg.latent, 2, cfg.width, cfg.depth, cfg.activation)
+        D = mlp(2, 1, cfg.critic_width, cfg.critic_depth, cfg.activation)
+        # fused Adam: the same update as the default, in one kernel (3x cheaper for tiny nets)
+        opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas, fused=True)
+        opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas, fused=True)
+        z_show = torch.randn(n_show, cfg.latent, generator=gen_torch)
+        wanted = set(int(s) for s in snapshots)
+        frames: list[Frame] = []
+
+        def snap(step):
+            with torch.no_grad():
+                frames.append(Frame(step, G(z_show).numpy(), critic_on_grid(D, extent)))
+
+        d_hist, g_hist = [], []
+        diverged = None
+        hint = f"{cfg.loss}: try smaller learning rates"
+        bar = range(cfg.steps)
+        if progress:
+            bar = training.progress(bar, desc=f"training {cfg.loss}")
+        per_step = cfg.critic_steps + 1   # batches of real data and of noise per generator step
+        chunk = 100                       # generator steps sampled at once (fewer, larger calls)
+        start = time.perf_counter()
+        step = 0
+        try:
+            if 0 in wanted:
+                snap(0)
+            for step in bar:
+                if step % chunk == 0:
+                    n = min(chunk, cfg.steps - step) * per_step
+                    reals = draw(n * cfg.batch, gen_torch).reshape(n, cfg.batch, 2)
+                    noises = torch.randn(n, cfg.batch, cfg.latent, generator=gen_torch)
+                i = (step % chunk) * per_step
+                for c in range(cfg.critic_steps):
+                    with torch.no_grad():
+                        x_fake = G(noises[i + c])
+                    loss_d = critic_loss(cfg.loss, D, reals[i + c], x_fake, cfg.losses, gen_torch)
+                    opt_d.zero_grad(set_to_none=True)
+                    loss_d.backward()
+                    opt_d.step()
+                d_hist.append(training.check_finite(loss_d, step, "critic loss", hint))
+                x_fake = G(noises[i + cfg.critic_steps])
+                loss_g = generator_loss(cfg.loss, D, reals[i + cfg.critic_steps], x_fake,
+                                        cfg.losses)
+                opt_g.zero_grad(set_to_none=True)
+                loss_g.backward()
+                opt_g.step()
+                g_hist.append(training.check_finite(loss_g, step, "generator loss", hint))
+                # linear decay: lr_t = lr (1 - (1 - lr_end) t / steps)
+                scale = 1.0 - (1.0 - cfg.lr_end) * (step + 1) / cfg.steps
+                opt_g.param_groups[0]["lr"] = cfg.lr_g * scale
+                opt_d.param_groups[0]["lr"] = cfg.lr_d * scale
+                if step + 1 in wanted:
+                    snap(step + 1)
+                if max_seconds is not None and time.perf_counter() - start > max_seconds:
+                    step += 1
+                    break
+            else:
+                step = cfg.steps
+        except training.Diverged as err:
+            if not keep_partial:
+                raise
+            diverged = err
+        finally:
+            if progress:
+                bar.close()
+        return GANRun(cfg, G, D, step, time.perf_counter() - start, np.array(d_hist),
+                      np.array(g_hist), frames, diverged)
 
 
 def with_loss(cfg: GANConfig, loss: str) -> GANConfig:

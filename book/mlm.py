@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from book import corpus, training
+from book import checks, corpus, training
 
 SPECIALS = ("<unk>", "[MASK]")
 UNK_ID, MASK_ID = 0, 1
@@ -26,16 +26,8 @@ CORRECTIONS = ("none", "finetune", "pretrain")
 
 
 def _rate(p, name: str = "p", zero: bool = True) -> float:
-    ok = isinstance(p, (int, float)) and not isinstance(p, bool) and (p >= 0 if zero else p > 0)
-    if not (ok and p < 1):
-        raise ValueError(f"{name} must be a number in {'[0, 1)' if zero else '(0, 1)'}, got {p!r}")
-    return float(p)
-
-
-def _int(n, name: str, least: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n < least:
-        raise ValueError(f"{name} must be an integer >= {least}, got {n!r}")
-    return n
+    """A drop rate: in [0, 1), or in (0, 1) when ``zero`` is False."""
+    return checks.number(p, name, 0, low_ok=zero, high=1)
 
 
 def dropout(x: torch.Tensor, p: float, generator: torch.Generator | None = None,
@@ -78,7 +70,7 @@ def input_embeddings(table: torch.Tensor, ids: torch.Tensor, p: float,
 
 def build_vocab(articles: list[list[str]], size: int) -> dict[str, int]:
     """``<unk>`` (0), ``[MASK]`` (1), then the ``size - 2`` most frequent words."""
-    _int(size, "size", len(SPECIALS) + 1)
+    checks.integer(size, "size", len(SPECIALS) + 1)
     full = corpus.vocabulary(articles, 1, specials=SPECIALS)
     return {w: i for w, i in full.items() if i < size}
 
@@ -87,7 +79,7 @@ def encode_windows(articles: list[list[str]], vocab: dict[str, int],
                    seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Non-overlapping windows of ``seq_len`` ids (unknown words -> ``<unk>``): ``(N, seq_len)``,
     and the index of the article each window comes from, ``(N,)``."""
-    _int(seq_len, "seq_len", 2)
+    checks.integer(seq_len, "seq_len", 2)
     rows, docs = [], []
     for k, article in enumerate(articles):
         ids = [vocab.get(w, UNK_ID) for w in article]
@@ -260,7 +252,7 @@ def activation_stats(model: TinyMLM, windows: torch.Tensor, p: float, samples: i
     """States seen in pre-training (``samples`` mask draws at rate ``p``) against those at
     fine-tuning, uncorrected and corrected."""
     p = _rate(p, zero=False)
-    if _int(samples, "samples", 2) % 2:
+    if checks.integer(samples, "samples", 2) % 2:
         raise ValueError(f"samples must be even (two halves), got {samples}")
     g = torch.Generator().manual_seed(seed)
     raw = model.hidden_states(windows, p)
@@ -300,7 +292,7 @@ def probe_accuracy(features: torch.Tensor, labels: torch.Tensor, folds: int = 5,
 
     if len(features) != len(labels):
         raise ValueError(f"{len(features)} feature rows but {len(labels)} labels")
-    _int(folds, "folds", 2)
+    checks.integer(folds, "folds", 2)
     x, y = np.asarray(features, dtype=np.float64), np.asarray(labels)
     accs = []
     # one BLAS thread: on a shared 2-core machine spinning BLAS threads make these small

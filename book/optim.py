@@ -23,27 +23,12 @@ from typing import Iterable
 import torch
 from torch.optim import Optimizer
 
+from book import checks
+
 
 def will_update(opt: Optimizer) -> bool:
     """Whether ``opt.step()`` will change the parameters (False while accumulating)."""
     return opt.will_update() if isinstance(opt, OptimizerWrapper) else True
-
-
-def _number(value, name: str, low: float, low_ok: bool = True, high: float = math.inf,
-            high_ok: bool = False) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    ok = ok and (value >= low if low_ok else value > low)
-    ok = ok and (value <= high if high_ok else value < high)
-    if not ok:
-        lo, hi = "[(" [not low_ok], "])"[not high_ok]
-        raise ValueError(f"{name} must be a number in {lo}{low}, {high}{hi}, got {value!r}")
-    return float(value)
-
-
-def _count(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return value
 
 
 class OptimizerWrapper(Optimizer):
@@ -121,7 +106,7 @@ class WeightDecay(OptimizerWrapper):
     """
 
     def __init__(self, inner: Optimizer, weight_decay: float):
-        wd = _number(weight_decay, "weight_decay", 0.0)
+        wd = checks.number(weight_decay, "weight_decay", 0.0)
         super().__init__(inner)
         for group in self.param_groups:
             group.setdefault("decoupled_wd", wd)
@@ -145,7 +130,7 @@ class LayerAdaptation(OptimizerWrapper):
     def __init__(self, inner: Optimizer, norm_bounds: tuple[float, float] = (0.0, math.inf)):
         if not (isinstance(norm_bounds, (tuple, list)) and len(norm_bounds) == 2):
             raise ValueError(f"norm_bounds must be a pair (low, high), got {norm_bounds!r}")
-        low = _number(norm_bounds[0], "norm_bounds[0]", 0.0)
+        low = checks.number(norm_bounds[0], "norm_bounds[0]", 0.0)
         if not (isinstance(norm_bounds[1], (int, float)) and norm_bounds[1] > low):
             raise ValueError(f"norm_bounds[1] must be a number > norm_bounds[0] = {low}, "
                              f"got {norm_bounds[1]!r}")
@@ -176,7 +161,7 @@ def check_schedule(schedule: dict) -> dict[int, float]:
     for t, m in sorted(schedule.items()):
         if isinstance(t, bool) or not isinstance(t, int) or t < 0:
             raise ValueError(f"schedule steps must be integers >= 0, got {t!r}")
-        out[t] = _number(m, f"schedule multiplier at step {t}", 0.0)
+        out[t] = checks.number(m, f"schedule multiplier at step {t}", 0.0)
     return out
 
 
@@ -231,7 +216,7 @@ class GradientAccumulation(OptimizerWrapper):
     """
 
     def __init__(self, inner: Optimizer, steps: int):
-        self.steps = _count(steps, "steps")
+        self.steps = checks.integer(steps, "steps")
         super().__init__(inner)
         self.state["micro"] = 0
 
@@ -264,8 +249,8 @@ class Lookahead(OptimizerWrapper):
     """
 
     def __init__(self, inner: Optimizer, k: int = 5, alpha: float = 0.5):
-        self.k = _count(k, "k")
-        self.alpha = _number(alpha, "alpha", 0.0, low_ok=False, high=1.0, high_ok=True)
+        self.k = checks.integer(k, "k")
+        self.alpha = checks.number(alpha, "alpha", 0.0, low_ok=False, high=1.0, high_ok=True)
         super().__init__(inner)
         self.state["updates"] = 0
 

@@ -14,6 +14,8 @@ from typing import Iterable, Iterator, TypeVar
 import numpy as np
 import torch
 
+from book import checks
+
 T = TypeVar("T")
 
 
@@ -58,8 +60,7 @@ def torch_threads(n: int = 1) -> Iterator[None]:
     second thread for them costs more than it saves (a GAN step on 2 cores is about 3x
     slower with two threads than with one).
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"the number of threads must be an integer >= 1, got {n!r}")
+    checks.integer(n, "the number of threads")
     before = torch.get_num_threads()
     torch.set_num_threads(n)
     try:

@@ -1,0 +1,27 @@
+"""Argument checks shared by the modules of ``book``: a clear ValueError naming what is allowed."""
+
+from __future__ import annotations
+
+import math
+
+
+def integer(value, name: str, least: int = 1) -> int:
+    """``value`` if it is an int (not a bool) >= ``least``, else ValueError."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+    return value
+
+
+def number(value, name: str, low: float, low_ok: bool = True, high: float = math.inf,
+           high_ok: bool = False) -> float:
+    """``value`` as a float if it is a finite real number in the interval, else ValueError.
+
+    ``low_ok`` / ``high_ok`` say whether the interval includes its ends.
+    """
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (value >= low if low_ok else value > low)
+    ok = ok and (value <= high if high_ok else value < high)
+    if not ok:
+        lo, hi = "[(" [not low_ok], "])"[not high_ok]
+        raise ValueError(f"{name} must be a number in {lo}{low}, {high}{hi}, got {value!r}")
+    return float(value)

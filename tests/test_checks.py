@@ -1,0 +1,28 @@
+"""book.checks: the shared argument checks accept what they promise and name the rest."""
+
+import math
+
+import pytest
+
+from book import checks
+
+
+def test_integer():
+    assert checks.integer(3, "n") == 3 and checks.integer(2, "n", least=2) == 2
+    for bad in (0, 1.0, True, "3"):
+        with pytest.raises(ValueError, match=r"n must be an integer >= 1, got"):
+            checks.integer(bad, "n")
+    with pytest.raises(ValueError, match="folds must be an integer >= 2, got 1"):
+        checks.integer(1, "folds", least=2)
+
+
+def test_number_intervals():
+    assert checks.number(0, "p", 0, high=1) == 0.0
+    assert checks.number(1, "a", 0, low_ok=False, high=1, high_ok=True) == 1.0
+    with pytest.raises(ValueError, match=r"p must be a number in \(0, 1\), got 0"):
+        checks.number(0, "p", 0, low_ok=False, high=1)
+    with pytest.raises(ValueError, match=r"p must be a number in \[0, 1\), got 1"):
+        checks.number(1, "p", 0, high=1)
+    for bad in (math.nan, math.inf, True, "0.5", None):
+        with pytest.raises(ValueError, match="must be a number in"):
+            checks.number(bad, "x", 0.0)
