@@ -13,6 +13,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from book import checks
+
 
 def _scale(d: int, scale: float | None) -> float:
     return 1.0 / math.sqrt(d) if scale is None else float(scale)
@@ -174,8 +176,7 @@ def _check_vq(q, codebook, codes, v, block):
     if codes.numel() and not 0 <= int(codes.min()) <= int(codes.max()) < len(codebook):
         raise ValueError(f"codes must lie in [0, {len(codebook)}), got "
                          f"[{int(codes.min())}, {int(codes.max())}]")
-    if not isinstance(block, int) or block < 1:
-        raise ValueError(f"block must be a positive integer, got {block!r}")
+    checks.integer(block, "block")
 
 
 def vq_attention(q: torch.Tensor, codebook: torch.Tensor, codes: torch.Tensor,

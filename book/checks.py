@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 
 def integer(value, name: str, least: int = 1) -> int:
-    """``value`` if it is an int (not a bool) >= ``least``, else ValueError."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+    """``value`` as an int if it is an integer (Python or NumPy, not a bool) >= ``least``,
+    else ValueError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
         raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
-    return value
+    return int(value)
 
 
 def number(value, name: str, low: float, low_ok: bool = True, high: float = math.inf,

@@ -9,6 +9,8 @@ import math
 
 import torch
 
+from book import checks
+
 
 def _check_square(A: torch.Tensor, name: str = "A") -> None:
     if not isinstance(A, torch.Tensor):
@@ -33,8 +35,7 @@ def random_matrices(count: int, size: int, scale: float = 1.0,
 def limit_power(A: torch.Tensor, n: int) -> torch.Tensor:
     """(I + A/n)^n, which tends to exp(A) as n grows; error O(1/n)."""
     _check_square(A)
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+    n = checks.integer(n, "n")
     eye = torch.eye(A.shape[-1], dtype=A.dtype, device=A.device)
     return torch.linalg.matrix_power(eye + A / n, n)
 

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from book import training
+from book import checks, training
 
 #: Lipschitz constants (L2) of the element-wise layers a chain may contain.
 ACTIVATIONS = {nn.ReLU: 1.0, nn.Tanh: 1.0, nn.Sigmoid: 0.25, nn.Identity: 1.0,
@@ -60,12 +60,6 @@ def _check_matrix(weight) -> torch.Tensor:
     return weight
 
 
-def _check_positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
 @torch.no_grad()
 def power_iteration(weight: torch.Tensor, n_iter: int = 20, v0: torch.Tensor | None = None,
                     generator: torch.Generator | None = None) -> PowerIteration:
@@ -75,7 +69,7 @@ def power_iteration(weight: torch.Tensor, n_iter: int = 20, v0: torch.Tensor | N
     sigma_k = ||W v_k||, a lower bound of sigma_1 that rises to it (chapter lipschitz_constraint).
     """
     w = _check_matrix(weight).detach()
-    _check_positive_int("n_iter", n_iter)
+    checks.integer(n_iter, "n_iter")
     if v0 is None:
         v0 = torch.randn(w.shape[1], generator=generator, dtype=w.dtype)
     elif v0.shape != (w.shape[1],):
@@ -141,7 +135,7 @@ class SpectralNormPenalty:
         self.weights = linear_weights(model)
         if not self.weights:
             raise ValueError("the model has no Linear layer to penalise")
-        self.n_iter = _check_positive_int("n_iter", n_iter)
+        self.n_iter = checks.integer(n_iter, "n_iter")
         gen = torch.Generator().manual_seed(seed)
         self.vs = [F.normalize(torch.randn(w.shape[1], generator=gen, dtype=w.dtype), dim=0)
                    for w in self.weights]
@@ -162,7 +156,7 @@ class SpectralNormPenalty:
 
 def spectral_normalise(model: nn.Module, n_power_iterations: int = 1) -> nn.Module:
     """Put torch's spectral normalisation W / sigma(W) on every Linear of a chain (in place)."""
-    _check_positive_int("n_power_iterations", n_power_iterations)
+    checks.integer(n_power_iterations, "n_power_iterations")
     for m in _chain(model):
         if isinstance(m, nn.Linear):
             nn.utils.parametrizations.spectral_norm(m, n_power_iterations=n_power_iterations)
@@ -237,7 +231,7 @@ class TrainConfig:
 def mlp(n_in: int, n_out: int, hidden: int, depth: int) -> nn.Sequential:
     """n_in -> hidden (ReLU) x depth -> n_out."""
     for name, val in (("n_in", n_in), ("n_out", n_out), ("hidden", hidden), ("depth", depth)):
-        _check_positive_int(name, val)
+        checks.integer(val, name)
     sizes = [n_in] + [hidden] * depth
     layers: list[nn.Module] = []
     for a, b in zip(sizes[:-1], sizes[1:]):
@@ -255,7 +249,7 @@ def train_classifier(x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig,
         raise ValueError(f"penalty must be >= 0, got {cfg.penalty}")
     if cfg.penalty > 0 and cfg.normalise:
         raise ValueError("choose a penalty or spectral normalisation, not both")
-    _check_positive_int("steps", cfg.steps)
+    checks.integer(cfg.steps, "steps")
     training.seed_everything(cfg.seed)
     model = mlp(x.shape[1], n_classes, cfg.hidden, cfg.depth)
     if cfg.normalise:
@@ -285,7 +279,7 @@ def fit_critic(x_real: torch.Tensor, x_fake: torch.Tensor, steps: int = 300,
     if x_real.shape[1] != x_fake.shape[1]:
         raise ValueError(f"x_real and x_fake differ in dimension: "
                          f"{x_real.shape[1]} vs {x_fake.shape[1]}")
-    _check_positive_int("steps", steps)
+    checks.integer(steps, "steps")
     training.seed_everything(seed)
     critic = mlp(x_real.shape[1], 1, hidden, 2)
     if normalise:

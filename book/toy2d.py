@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
+from book import checks
+
 __all__ = ["Mixture", "ring8", "grid25", "mixture", "MIXTURES", "swiss_roll",
            "nearest_mode", "ModeMetrics", "mode_metrics"]
 
@@ -32,8 +34,7 @@ class Mixture:
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` samples, (n, 2) float32: a uniformly chosen centre plus std * N(0, I)."""
-        if not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive integer, got {n!r}")
+        n = checks.integer(n, "n")
         k = torch.randint(self.n_modes, (n,), generator=generator)
         noise = torch.randn(n, 2, generator=generator)
         return self.centers[k] + self.std * noise
@@ -66,8 +67,7 @@ def mixture(name: str) -> Mixture:
 def swiss_roll(n: int, noise: float = 0.05,
                generator: torch.Generator | None = None) -> torch.Tensor:
     """``n`` points of a 2-D swiss roll, (n, 2): t (cos t, sin t) / 3 with t in [1.5 pi, 4.5 pi]."""
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+    n = checks.integer(n, "n")
     if noise < 0:
         raise ValueError(f"noise must be >= 0, got {noise}")
     t = 1.5 * math.pi * (1 + 2 * torch.rand(n, generator=generator))

@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 
 from book import checks
@@ -9,7 +10,9 @@ from book import checks
 
 def test_integer():
     assert checks.integer(3, "n") == 3 and checks.integer(2, "n", least=2) == 2
-    for bad in (0, 1.0, True, "3"):
+    value = checks.integer(np.int64(4), "n")  # a NumPy integer (a slider's value) is an int
+    assert value == 4 and type(value) is int
+    for bad in (0, 1.0, np.float64(2.0), True, "3"):
         with pytest.raises(ValueError, match=r"n must be an integer >= 1, got"):
             checks.integer(bad, "n")
     with pytest.raises(ValueError, match="folds must be an integer >= 2, got 1"):

@@ -39,7 +39,7 @@ def test_limit_power_converges_to_expm_at_rate_one_over_n():
 
 @pytest.mark.parametrize("bad", [0, -3, 2.5, True])
 def test_limit_power_rejects_bad_n(bad):
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(ValueError, match="must be an integer >= 1"):
         linalg.limit_power(torch.eye(2, dtype=torch.float64), bad)
 
 

@@ -81,7 +81,7 @@ def test_power_iteration_rejects_bad_weights(bad, match):
 
 @pytest.mark.parametrize("n_iter", [0, -1, 2.5, True])
 def test_power_iteration_rejects_bad_n_iter(n_iter):
-    with pytest.raises(ValueError, match="n_iter must be a positive integer"):
+    with pytest.raises(ValueError, match="n_iter must be an integer >= 1"):
         lipschitz.power_iteration(torch.ones(2, 2), n_iter=n_iter)
 
 
@@ -122,7 +122,7 @@ def test_network_bound_rejects_unknown_layers():
 def test_mlp_shapes_and_bad_sizes():
     net = lipschitz.mlp(64, 10, 32, 2)
     assert [tuple(w.shape) for w in lipschitz.linear_weights(net)] == [(32, 64), (32, 32), (10, 32)]
-    with pytest.raises(ValueError, match="depth must be a positive integer"):
+    with pytest.raises(ValueError, match="depth must be an integer >= 1"):
         lipschitz.mlp(4, 2, 8, 0)
 
 
@@ -155,7 +155,7 @@ def test_spectral_penalty_keeps_its_vectors_between_calls():
 def test_spectral_penalty_rejects_bad_input():
     with pytest.raises(ValueError, match="no Linear layer"):
         lipschitz.SpectralNormPenalty(nn.Sequential(nn.ReLU()))
-    with pytest.raises(ValueError, match="n_iter must be a positive integer"):
+    with pytest.raises(ValueError, match="n_iter must be an integer >= 1"):
         lipschitz.SpectralNormPenalty(nn.Sequential(nn.Linear(2, 2)), n_iter=0)
 
 
@@ -172,7 +172,7 @@ def test_spectral_normalise_divides_by_the_norm():
             np.testing.assert_allclose(m.weight.detach().numpy(), raw / np.linalg.norm(raw, 2),
                                        rtol=1e-4, atol=1e-6)
     assert lipschitz.network_bound(net) == pytest.approx(1.0, rel=1e-3)
-    with pytest.raises(ValueError, match="n_power_iterations must be a positive integer"):
+    with pytest.raises(ValueError, match="n_power_iterations must be an integer >= 1"):
         lipschitz.spectral_normalise(lipschitz.mlp(2, 2, 2, 1), n_power_iterations=0)
 
 
@@ -262,7 +262,7 @@ def test_train_classifier_learns_and_penalty_lowers_the_bound():
     (dict(penalty=-1.0), "penalty must be >= 0"),
     (dict(penalty=0.1, normalise=True), "not both"),
     (dict(scale=0.0), "scale must be positive"),
-    (dict(steps=0), "steps must be a positive integer"),
+    (dict(steps=0), "steps must be an integer >= 1"),
 ])
 def test_train_classifier_rejects_bad_config(cfg, match):
     x, y = _toy_data(10)

@@ -106,9 +106,9 @@ def test_true_samples_are_high_quality_at_the_rayleigh_rate():
 def test_bad_input_raises():
     with pytest.raises(ValueError, match="known: ring8, grid25"):
         toy2d.mixture("moons")
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(ValueError, match="must be an integer >= 1"):
         toy2d.ring8().sample(0)
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(ValueError, match="must be an integer >= 1"):
         toy2d.swiss_roll(-3)
     with pytest.raises(ValueError, match="noise"):
         toy2d.swiss_roll(10, noise=-1.0)
