@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from sklearn.datasets import load_digits
 
+from book import seeding
+
 
 @dataclass
 class Digits:
@@ -35,7 +37,7 @@ def digits(test_fraction: float = 0.25, seed: int = 0) -> Digits:
     data = load_digits()
     x = data.data.astype(np.float32) / 16.0
     y = data.target.astype(np.int64)
-    rng = np.random.default_rng(seed)
+    rng = seeding.rng(seed)
     test = np.zeros(len(y), dtype=bool)
     for label in np.unique(y):  # stratified: the same share of every class in test
         idx = rng.permutation(np.flatnonzero(y == label))

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from book import training
+from book import seeding, training
 
 __all__ = ["LOSSES", "LossConfig", "check_loss", "interpolate", "grad_norm",
            "gan_qp_critic", "gan_qp_generator", "critic_loss", "generator_loss", "fit_critic",
@@ -146,7 +146,7 @@ def fit_critic(name: str, critic: nn.Module, x_real: torch.Tensor, x_fake: torch
     """
     if steps < 1 or lr <= 0:
         raise ValueError(f"need steps >= 1 and lr > 0, got {steps}, {lr}")
-    gen = torch.Generator().manual_seed(seed)
+    gen = seeding.generator(seed)
     opt = torch.optim.Adam(critic.parameters(), lr=lr, betas=(0.5, 0.9), fused=True)
     with training.torch_threads(1):  # a small critic: one thread is faster
         for step in range(steps):
@@ -266,7 +266,7 @@ def train(cfg: GANConfig, data, seed: int = 0, snapshots: tuple[int, ...] = (),
         draw = data.sample if hasattr(data, "sample") else data
         if not callable(draw):
             raise ValueError("data must be a Mixture or a function f(n, generator) -> (n, 2)")
-        gen_torch = training.seed_everything(seed)
+        gen_torch = seeding.everything(seed)
         G = mlp(cfg.latent, 2, cfg.width, cfg.depth, cfg.activation)
         D = mlp(2, 1, cfg.critic_width, cfg.critic_depth, cfg.activation)
         # fused Adam: the same update as the default, in one kernel (3x cheaper for tiny nets)

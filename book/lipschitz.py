@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from book import checks, training
+from book import checks, seeding, training
 
 #: Lipschitz constants (L2) of the element-wise layers a chain may contain.
 ACTIVATIONS = {nn.ReLU: 1.0, nn.Tanh: 1.0, nn.Sigmoid: 0.25, nn.Identity: 1.0,
@@ -136,7 +136,7 @@ class SpectralNormPenalty:
         if not self.weights:
             raise ValueError("the model has no Linear layer to penalise")
         self.n_iter = checks.integer(n_iter, "n_iter")
-        gen = torch.Generator().manual_seed(seed)
+        gen = seeding.generator(seed)
         self.vs = [F.normalize(torch.randn(w.shape[1], generator=gen, dtype=w.dtype), dim=0)
                    for w in self.weights]
 
@@ -250,7 +250,7 @@ def train_classifier(x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig,
     if cfg.penalty > 0 and cfg.normalise:
         raise ValueError("choose a penalty or spectral normalisation, not both")
     checks.integer(cfg.steps, "steps")
-    training.seed_everything(cfg.seed)
+    seeding.everything(cfg.seed)
     model = mlp(x.shape[1], n_classes, cfg.hidden, cfg.depth)
     if cfg.normalise:
         spectral_normalise(model)
@@ -280,7 +280,7 @@ def fit_critic(x_real: torch.Tensor, x_fake: torch.Tensor, steps: int = 300,
         raise ValueError(f"x_real and x_fake differ in dimension: "
                          f"{x_real.shape[1]} vs {x_fake.shape[1]}")
     checks.integer(steps, "steps")
-    training.seed_everything(seed)
+    seeding.everything(seed)
     critic = mlp(x_real.shape[1], 1, hidden, 2)
     if normalise:
         spectral_normalise(critic)

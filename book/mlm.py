@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from book import checks, corpus, training
+from book import checks, corpus, seeding, training
 
 SPECIALS = ("<unk>", "[MASK]")
 UNK_ID, MASK_ID = 0, 1
@@ -194,7 +194,7 @@ def train_mlm(windows: torch.Tensor, p: float, cfg: MLMConfig, train: TrainConfi
               ) -> tuple[TinyMLM, list[float]]:
     """Pre-train a :class:`TinyMLM` at mask rate ``p`` (embedding table started at ``init``)."""
     p = _rate(p, zero=False)
-    g = training.seed_everything(train.seed)
+    g = seeding.everything(train.seed)
     model = TinyMLM(cfg)
     if init is not None:
         if init.shape != model.tok.weight.shape:
@@ -254,7 +254,7 @@ def activation_stats(model: TinyMLM, windows: torch.Tensor, p: float, samples: i
     p = _rate(p, zero=False)
     if checks.integer(samples, "samples", 2) % 2:
         raise ValueError(f"samples must be even (two halves), got {samples}")
-    g = torch.Generator().manual_seed(seed)
+    g = seeding.generator(seed)
     raw = model.hidden_states(windows, p)
     fixed = model.hidden_states(windows, p, correction="finetune")
     halves = [[torch.zeros_like(h) for h in raw] for _ in range(2)]
@@ -298,7 +298,7 @@ def probe_accuracy(features: torch.Tensor, labels: torch.Tensor, folds: int = 5,
     # one BLAS thread: on a shared 2-core machine spinning BLAS threads make these small
     # solves many times slower (as in wordvec.truncated_svd)
     with threadpool_limits(limits=1, user_api="blas"):
-        for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
+        for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seeding.seed(seed)).split(x, y):
             clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=5000))
             accs.append(clf.fit(x[tr], y[tr]).score(x[te], y[te]))
     return np.array(accs)

@@ -18,6 +18,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from book import seeding
+
 
 def _check_weights(weights):
     shape = weights.shape
@@ -143,7 +145,7 @@ def stiefel_descent(a, s, dim: int, steps: int, lr: float = 0.5, seed: int = 0,
     n = a.shape[0]
     if not 1 <= dim <= n - 2:
         raise ValueError(f"dim must be in [1, {n - 2}], got {dim}")
-    gen = torch.Generator().manual_seed(seed)
+    gen = seeding.generator(seed)
     y = torch.randn(n, dim, generator=gen, dtype=torch.float64)
     y = _orthonormalise(y - s[:, None] * (s @ y)[None, :])
     losses, snapshots = [], {}

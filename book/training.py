@@ -1,4 +1,6 @@
-"""Small pieces every training loop of the book uses: seeds, progress bars, divergence.
+"""Small pieces every training loop of the book uses: progress bars, divergence, threads.
+
+Seeds come from :mod:`book.seeding`.
 
 A loop calls :func:`check_finite` on its loss each step; a NaN or an infinity raises
 :class:`Diverged` with the step and a hint, instead of letting NaNs reach a plot.
@@ -7,7 +9,6 @@ A loop calls :func:`check_finite` on its loss each step; a NaN or an infinity ra
 from __future__ import annotations
 
 import math
-import random
 from contextlib import contextmanager
 from typing import Iterable, Iterator, TypeVar
 
@@ -35,13 +36,6 @@ def check_finite(value, step: int, name: str = "loss", hint: str = "") -> float:
         raise Diverged(name, step, x, hint)
     return x
 
-
-def seed_everything(seed: int) -> torch.Generator:
-    """Seed Python, NumPy and torch; return a torch generator seeded the same way."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed)
 
 
 def progress(iterable: Iterable[T], desc: str = "", total: int | None = None,

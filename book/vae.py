@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from book import training
+from book import seeding, training
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -241,7 +241,7 @@ def train_vae(x_train: torch.Tensor, config: VAEConfig, desc: str = "training VA
     if not config.betas or min(config.betas) < 0:
         raise ValueError(f"betas must be a non-empty tuple of non-negative numbers, "
                          f"got {config.betas}")
-    gen = training.seed_everything(config.seed)
+    gen = seeding.everything(config.seed)
     model = VAE(x_train.shape[1], config.latent_dim, config.hidden, len(config.betas))
     with torch.no_grad():  # start the decoder at the diagonal Gaussian of the pixels
         start = DiagGaussian.fit(dequantise(x_train, generator=gen))

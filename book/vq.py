@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from book import training
+from book import seeding, training
 from book.vae import ensemble_mlp
 
 
@@ -184,7 +184,7 @@ def train_vq(x_train: torch.Tensor, config: VQConfig, desc: str = "training VQ-V
         raise ValueError(f"x_train must be (N, D), got shape {tuple(x_train.shape)}")
     if config.beta < 0 or not config.codebooks:
         raise ValueError("beta must be non-negative and codebooks non-empty")
-    gen = training.seed_everything(config.seed)
+    gen = seeding.everything(config.seed)
     books = config.codebooks
     model = VQAutoencoder([b.n_codes for b in books], x_train.shape[1], config.slots,
                           config.code_dim, config.hidden)

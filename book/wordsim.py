@@ -16,6 +16,8 @@ from scipy.stats import spearmanr
 
 from book.corpus import test_data
 
+from book import seeding
+
 BENCHMARKS = {"ws353": "wordsim353.tsv", "simlex": "simlex999.txt"}
 
 
@@ -125,7 +127,7 @@ def bootstrap_difference(vectors_a: np.ndarray, vectors_b: np.ndarray, vocab: di
     for vec in (vectors_a, vectors_b):
         unit = unit_rows(vec)
         cos.append(np.einsum("ij,ij->i", unit[ia], unit[ib]))
-    rng = np.random.default_rng(seed)
+    rng = seeding.rng(seed)
     idx = rng.integers(0, len(known), size=(n_boot, len(known)))  # (n_boot, pairs)
     diffs = spearman_rows(cos[0][idx], human[idx]) - spearman_rows(cos[1][idx], human[idx])
     point = spearmanr(cos[0], human).statistic - spearmanr(cos[1], human).statistic

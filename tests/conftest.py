@@ -8,13 +8,13 @@ Jupyter Book build with -W (which reuses those executions), then the browser tes
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tools.chapters import KERNEL_ENV, ROOT, Result, run_chapter, table, toc_chapters
+from tools.chapters import ROOT, Result, build_book, failure_table, run_chapter, table, \
+    toc_chapters
 
 _RUNS: dict[str, Result] = {}
 _ORDER = {"book": 1, "browser": 2}
@@ -60,21 +60,17 @@ def pytest_collection_modifyitems(config, items):
 def built_book() -> dict:
     """Execute every chapter (cached for the build), then build the book with -W.
 
-    For work on the browser tests alone, BOOK_REUSE_BUILD=1 takes the last build as it is.
+    A chapter that fails is named in ``built_book["failed"]`` and left out of the build's
+    execution, so the other pages are still built and tested. For work on the browser
+    tests alone, BOOK_REUSE_BUILD=1 takes the last build as it is.
     """
     if os.environ.get("BOOK_REUSE_BUILD") == "1" and (ROOT / "_build" / "build.log").exists():
         log = (ROOT / "_build" / "build.log").read_text()
         return {"returncode": 0 if "build succeeded" in log else 1, "log": log,
-                "html": ROOT / "_build" / "html"}
+                "html": ROOT / "_build" / "html", "failed": {}}
     for path in toc_chapters():
         chapter_result(path)
-    _say("\n[book] jupyter-book build . -W -n --keep-going ...")
-    exe = Path(sys.executable).with_name("jupyter-book")
-    proc = subprocess.run([str(exe), "build", str(ROOT), "-W", "-n", "--keep-going"],
-                          cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, **KERNEL_ENV})
-    log = proc.stdout + proc.stderr
-    (ROOT / "_build").mkdir(exist_ok=True)
-    (ROOT / "_build" / "build.log").write_text(log + ("\nbuild succeeded\n" if proc.returncode == 0 else ""))
-    _say(f"[book] build exit status {proc.returncode} (log: _build/build.log)")
-    return {"returncode": proc.returncode, "log": log, "html": ROOT / "_build" / "html"}
+    built = build_book(_RUNS, say=_say)
+    if built["failed"]:
+        _say(failure_table(built["failed"]))
+    return built

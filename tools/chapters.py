@@ -9,6 +9,7 @@ the chapter a second time.
     python -m tools.chapters run chapters/det_exp_trace.md   # one chapter, a table line
     python -m tools.chapters run --no-cache chapters/x.md    # measure only, cache untouched
     python -m tools.chapters list                            # the chapters in _toc.yml
+    python -m tools.chapters book                            # make book: see build_book
 """
 
 from __future__ import annotations
@@ -142,15 +143,18 @@ def _slowest_cells(nb, count: int = 3) -> list:
     return sorted(timed, reverse=True)[:count]
 
 
-def run_chapter(path: Path, cache: bool = True) -> Result:
-    """Execute one chapter in a fresh process and kernel; see the module docstring."""
+def run_chapter(path: Path, cache: bool = True, env: dict | None = None) -> Result:
+    """Execute one chapter in a fresh process and kernel; see the module docstring.
+
+    ``env`` adds environment variables for the kernel (``BOOK_SEED``, thread counts, ...).
+    """
     path = Path(path).resolve()
     cmd = [sys.executable, "-m", "tools.chapters", "_child", str(path)]
     if not cache:
         cmd.append("--no-cache")
     try:
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
-                              timeout=KILL_AFTER + 60)
+                              timeout=KILL_AFTER + 60, env={**os.environ, **(env or {})})
     except subprocess.TimeoutExpired:
         return Result(path.stem, float(KILL_AFTER), 0.0, False, "timed out")
     lines = proc.stdout.strip().splitlines()
@@ -158,6 +162,68 @@ def run_chapter(path: Path, cache: bool = True) -> Result:
         return Result(path.stem, 0.0, 0.0, False,
                       f"runner failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
     return Result(**json.loads(lines[-1]))
+
+
+def is_cached(path: Path) -> bool:
+    """Whether the build's cache holds an execution of the chapter as it is now."""
+    from jupyter_cache import get_cache
+
+    if not CACHE.exists():
+        return False
+    try:
+        get_cache(str(CACHE)).match_cache_notebook(read_chapter(path))
+    except KeyError:
+        return False
+    return True
+
+
+#: Chapters the build must not execute (comma-separated paths), read by tools/sphinx_fixes.py.
+SKIP_ENV = "BOOK_SKIP_EXECUTION"
+
+
+def build_book(results: dict[str, Result] | None = None, say=print) -> dict:
+    """Execute every chapter, then build the book with -W, even when chapters fail.
+
+    ``results`` holds executions already done (by stem); a chapter not in it is executed
+    unless the cache holds it as it is now. A chapter that fails is left out of the build's
+    own execution (it would only fail again, after as long), so every other page is built;
+    its page has no outputs. Returns ``{"returncode", "log", "html", "failed"}``, where
+    ``failed`` maps each failing chapter to its :class:`Result`.
+    """
+    results = dict(results or {})
+    for path in toc_chapters():
+        if path.stem in results:
+            continue
+        if is_cached(path):
+            say(f"[book] {path.stem}: cached")
+            continue
+        say(f"[book] executing {path.stem} in a fresh kernel ...")
+        results[path.stem] = r = run_chapter(path)
+        say(f"[book] {path.stem}: {r.seconds:.1f} s, {r.peak_mb:.0f} MB, "
+            f"{'ok' if r.ok else 'FAILED'}")
+    failed = {stem: r for stem, r in results.items() if not r.ok}
+    say("[book] jupyter-book build . -W -n --keep-going ...")
+    exe = Path(sys.executable).with_name("jupyter-book")
+    skip = ",".join(f"chapters/{stem}.md" for stem in failed)
+    proc = subprocess.run([str(exe), "build", str(ROOT), "-W", "-n", "--keep-going"],
+                          cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, **KERNEL_ENV, SKIP_ENV: skip})
+    log = proc.stdout + proc.stderr
+    (ROOT / "_build").mkdir(exist_ok=True)
+    (ROOT / "_build" / "build.log").write_text(
+        log + ("\nbuild succeeded\n" if proc.returncode == 0 else ""))
+    say(f"[book] build exit status {proc.returncode} (log: _build/build.log)")
+    return {"returncode": proc.returncode, "log": log, "html": ROOT / "_build" / "html",
+            "failed": failed}
+
+
+def failure_table(failed: dict[str, Result]) -> str:
+    """Every failing chapter with the last line of its error (the failing assertion)."""
+    rows = [f"{len(failed)} chapter(s) failed:", f"{'chapter':32} error"]
+    for stem, r in failed.items():
+        last = next((ln for ln in reversed(r.error.splitlines()) if ln.strip()), "")
+        rows.append(f"{stem:32} {last[:200]}")
+    return "\n".join(rows)
 
 
 def table(results: list[Result]) -> str:
@@ -182,6 +248,18 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["_child"]:
         print(json.dumps(_child(Path(argv[1]), cache="--no-cache" not in argv)))
         return 0
+    if argv[:1] == ["book"]:
+        built = build_book()
+        if built["failed"]:
+            for stem, r in built["failed"].items():
+                print(f"\n--- {stem} failed:\n{r.error}", file=sys.stderr)
+            print("\n" + failure_table(built["failed"]), file=sys.stderr)
+        elif built["returncode"]:
+            print("\n".join(built["log"].splitlines()[-30:]), file=sys.stderr)
+        print(f"\nThe book is built: open file://{ROOT}/_build/html/index.html"
+              if built["returncode"] == 0 and not built["failed"] else
+              "\nThe build FAILED (log: _build/build.log); the pages that built are in _build/html")
+        return 1 if built["returncode"] or built["failed"] else 0
     if argv[:1] == ["list"]:
         print("\n".join(str(p.relative_to(ROOT)) for p in toc_chapters()))
         return 0
