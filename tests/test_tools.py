@@ -74,3 +74,71 @@ def test_runner_fills_the_cache_the_build_reads(tmp_path):
     assert r.ok and r.cached and r.slowest
     record = get_cache(str(chapters.CACHE)).match_cache_notebook(chapters.read_chapter(path))
     assert record is not None
+    assert chapters.is_cached(path)
+    path.write_text(path.read_text().replace("stored once", "changed"))
+    assert not chapters.is_cached(path)
+
+
+def test_runner_passes_the_environment_to_the_kernel(tmp_path):
+    path = notebook(tmp_path, "seeded", "import os\nassert os.environ['BOOK_SEED'] == '3'")
+    assert chapters.run_chapter(path, cache=False, env={"BOOK_SEED": "3"}).ok
+    assert not chapters.run_chapter(path, cache=False).ok
+
+
+def test_failure_table_names_every_chapter_and_its_assertion():
+    failed = {"a": chapters.Result("a", 1.0, 1.0, False, "Traceback\nAssertionError: ('wgan', 0.78)"),
+              "b": chapters.Result("b", 1.0, 1.0, False, "ValueError: bad\n\n")}
+    text = chapters.failure_table(failed)
+    assert "2 chapter(s) failed" in text
+    assert "AssertionError: ('wgan', 0.78)" in text and "ValueError: bad" in text
+
+
+def test_robust_refuses_unknown_variants_and_chapters(capsys):
+    from tools import robust
+
+    for argv in (["--variants", "seed1,fast"], ["no_such_chapter"], ["--jobs", "0"]):
+        with pytest.raises(SystemExit) as err:
+            robust.main(argv)
+        assert err.value.code == 2
+    assert "allowed: seed1, seed2, seed3, nosimd, 1thread" in capsys.readouterr().err
+
+
+def test_robust_grid_table():
+    from tools import robust
+
+    rs = {("a", "seed1"): chapters.Result("a", 12.34, 1.0, True),
+          ("a", "nosimd"): chapters.Result("a", 1.0, 1.0, False, "boom")}
+    text = robust.grid_table(["a"], ["seed1", "nosimd", "1thread"], rs)
+    assert text.splitlines()[1].split() == ["a", "12.3", "FAIL", "-"]
+
+
+def test_a_failing_chapter_does_not_stop_the_build(tmp_path):
+    """sphinx_fixes leaves the chapters named in BOOK_SKIP_EXECUTION out of the execution:
+    the build goes on to the other pages (as make book and the tests rely on)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    book = tmp_path / "book"
+    (book / "chapters").mkdir(parents=True)
+    shutil.copytree(chapters.ROOT / "tools", book / "tools",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (book / "_config.yml").write_text(
+        "title: t\nexecute: {execute_notebooks: force, raise_on_error: true}\n"
+        "sphinx:\n  local_extensions:\n    sphinx_fixes: tools/\n")
+    (book / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n"
+                                   "  - file: chapters/bad\n  - file: chapters/good\n")
+    (book / "intro.md").write_text("# intro\n")
+    notebook(book / "chapters", "bad", "assert False, 'a failing chapter'")
+    notebook(book / "chapters", "good", "print('good page ' + str(6 * 7))")
+    exe = os.path.join(os.path.dirname(sys.executable), "jupyter-book")
+    env = {**os.environ, chapters.SKIP_ENV: "chapters/bad.md"}
+    done = subprocess.run([exe, "build", str(book)], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "good page 42" in (book / "_build/html/chapters/good.html").read_text()
+    assert (book / "_build/html/chapters/bad.html").exists()
+    # without the exclusion the failing chapter stops the build
+    done = subprocess.run([exe, "build", str(book), "--all"], capture_output=True, text=True,
+                          env={k: v for k, v in os.environ.items() if k != chapters.SKIP_ENV})
+    assert done.returncode != 0

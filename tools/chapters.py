@@ -92,8 +92,8 @@ def _cell_error(err: Exception) -> str:
     return "\n".join(text[-12:])
 
 
-def _child(path: Path, cache: bool) -> dict:
-    """Run in the child process: execute, measure, cache."""
+def _child(path: Path, cache: bool, save: str | None = None) -> dict:
+    """Run in the child process: execute, measure, cache (and save the notebook to ``save``)."""
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
@@ -113,6 +113,10 @@ def _child(path: Path, cache: bool) -> dict:
     slowest = _slowest_cells(nb)
     for cell in nb.cells:  # timings are ours; MyST-NB's hash of the cell would differ
         cell.get("metadata", {}).pop("execution", None)
+    if save:
+        import nbformat
+
+        nbformat.write(nb, save)
     stored = False
     if not error and cache:
         from jupyter_cache import get_cache
@@ -143,15 +147,19 @@ def _slowest_cells(nb, count: int = 3) -> list:
     return sorted(timed, reverse=True)[:count]
 
 
-def run_chapter(path: Path, cache: bool = True, env: dict | None = None) -> Result:
+def run_chapter(path: Path, cache: bool = True, env: dict | None = None,
+                save: Path | None = None) -> Result:
     """Execute one chapter in a fresh process and kernel; see the module docstring.
 
-    ``env`` adds environment variables for the kernel (``BOOK_SEED``, thread counts, ...).
+    ``env`` adds environment variables for the kernel (``BOOK_SEED``, thread counts, ...);
+    ``save`` is a file to write the executed notebook to (.ipynb).
     """
     path = Path(path).resolve()
     cmd = [sys.executable, "-m", "tools.chapters", "_child", str(path)]
     if not cache:
         cmd.append("--no-cache")
+    if save:
+        cmd += ["--save", str(save)]
     try:
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
                               timeout=KILL_AFTER + 60, env={**os.environ, **(env or {})})
@@ -246,7 +254,8 @@ def write_json(results: list[Result], path: Path = BENCH / "chapters.json") -> P
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["_child"]:
-        print(json.dumps(_child(Path(argv[1]), cache="--no-cache" not in argv)))
+        save = argv[argv.index("--save") + 1] if "--save" in argv else None
+        print(json.dumps(_child(Path(argv[1]), cache="--no-cache" not in argv, save=save)))
         return 0
     if argv[:1] == ["book"]:
         built = build_book()
