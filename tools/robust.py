@@ -82,8 +82,9 @@ def main(argv: list[str]) -> int:
         path, name = job
         r = run_chapter(path, cache=False, env=VARIANTS[name])
         status = "ok" if r.ok else "FAILED"
-        print(f"{path.stem:32} {name:8} {r.seconds:6.1f} s {r.peak_mb:6.0f} MB  {status}",
-              flush=True)
+        last = next((ln for ln in reversed(r.error.splitlines()) if ln.strip()), "")
+        print(f"{path.stem:32} {name:8} {r.seconds:6.1f} s {r.peak_mb:6.0f} MB  {status}"
+              + (f"  {last[:150]}" if last else ""), flush=True)
         return job, r
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
