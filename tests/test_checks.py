@@ -29,3 +29,12 @@ def test_number_intervals():
     for bad in (math.nan, math.inf, True, "0.5", None):
         with pytest.raises(ValueError, match="must be a number in"):
             checks.number(bad, "x", 0.0)
+
+
+def test_numpy_numbers_and_positive():
+    value = checks.number(np.float32(0.5), "p", 0, high=1)  # a NumPy scalar (a slider's value)
+    assert value == 0.5 and type(value) is float
+    assert checks.positive(np.int64(2), "lr") == 2.0 and checks.positive(1e-300, "h") == 1e-300
+    for bad in (0, -1.0, math.nan, math.inf, True, None, np.float64(-0.0)):
+        with pytest.raises(ValueError, match=r"lr must be a number in \(0.0, inf\), got"):
+            checks.positive(bad, "lr")

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from book import seeding, training
+from book import checks, seeding, training
 
 __all__ = ["LOSSES", "LossConfig", "check_loss", "interpolate", "grad_norm",
            "gan_qp_critic", "gan_qp_generator", "critic_loss", "generator_loss", "fit_critic",
@@ -74,8 +74,7 @@ def grad_norm(critic: Callable, x: torch.Tensor) -> torch.Tensor:
 def gan_qp_critic(d_real: torch.Tensor, d_fake: torch.Tensor, dist: torch.Tensor,
                   lam: float) -> torch.Tensor:
     """GAN-QP critic loss: mean of -Delta + Delta^2 / (2 lam d), Delta = d_real - d_fake."""
-    if lam <= 0:
-        raise ValueError(f"GAN-QP's lambda must be positive, got {lam}")
+    checks.positive(lam, "GAN-QP's lambda")
     delta = d_real - d_fake
     return (-delta + delta.pow(2) / (2 * lam * dist)).mean()
 

@@ -109,8 +109,7 @@ def mode_metrics(x: torch.Tensor, mix: Mixture, n_std: float = 3.0) -> ModeMetri
     single mode, when there is no high-quality sample at all). Non-finite samples count
     as low quality.
     """
-    if n_std <= 0:
-        raise ValueError(f"n_std must be positive, got {n_std}")
+    checks.positive(n_std, "n_std")
     if x.ndim != 2 or x.shape[1] != 2 or x.shape[0] == 0:
         raise ValueError(f"samples must have shape (N, 2) with N > 0, got {tuple(x.shape)}")
     x = x.detach().float()

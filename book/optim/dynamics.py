@@ -29,12 +29,6 @@ def _vector(theta, name: str = "theta0") -> np.ndarray:
     return theta
 
 
-def _positive(value, name: str) -> float:
-    if not (np.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return float(value)
-
-
 # ----------------------------------------------------------------------------- problems
 @dataclass(frozen=True)
 class Quadratic:
@@ -164,7 +158,7 @@ def damped_flow(problem, theta0, times, friction: float, rtol: float = 1e-11,
 # -------------------------------------------------------------------------- integrators
 def euler(f: Callable, theta0, h: float, steps: int) -> np.ndarray:
     """Explicit Euler for dθ/dt = f(θ): θ_{n+1} = θ_n + h f(θ_n); returns (steps+1, d)."""
-    h, steps, theta = _positive(h, "h"), checks.integer(steps, "steps"), _vector(theta0)
+    h, steps, theta = checks.positive(h, "h"), checks.integer(steps, "steps"), _vector(theta0)
     out = np.empty((steps + 1, theta.size))
     out[0] = theta
     for n in range(steps):
@@ -185,7 +179,7 @@ def gd(problem, theta0, lr: float, steps: int, blowup: float = 1e6) -> np.ndarra
     Raises :class:`book.training.Diverged` when the loss stops being finite or |θ| passes
     ``blowup`` times max(1, |θ0|).
     """
-    lr, steps, theta = _positive(lr, "lr"), checks.integer(steps, "steps"), _vector(theta0)
+    lr, steps, theta = checks.positive(lr, "lr"), checks.integer(steps, "steps"), _vector(theta0)
     scale = max(1.0, float(np.linalg.norm(theta)))
     out = np.empty((steps + 1, theta.size))
     out[0] = theta
@@ -198,7 +192,7 @@ def gd(problem, theta0, lr: float, steps: int, blowup: float = 1e6) -> np.ndarra
 def heavy_ball(problem, theta0, lr: float, beta: float, steps: int,
                blowup: float = 1e6) -> np.ndarray:
     """Polyak's heavy ball θ_{n+1} = θ_n - lr ∇L(θ_n) + β(θ_n - θ_{n-1}), θ_{-1} = θ_0."""
-    lr, steps, theta = _positive(lr, "lr"), checks.integer(steps, "steps"), _vector(theta0)
+    lr, steps, theta = checks.positive(lr, "lr"), checks.integer(steps, "steps"), _vector(theta0)
     if not 0 <= beta < 1:
         raise ValueError(f"beta must be in [0, 1), got {beta!r}")
     scale = max(1.0, float(np.linalg.norm(theta)))
@@ -216,7 +210,7 @@ def heavy_ball_as_ode(lr: float, beta: float) -> tuple[float, float]:
 
     h = √lr and γ = (1 - β)/√lr (derived in sgd_as_euler).
     """
-    lr = _positive(lr, "lr")
+    lr = checks.positive(lr, "lr")
     if not 0 <= beta < 1:
         raise ValueError(f"beta must be in [0, 1), got {beta!r}")
     h = float(np.sqrt(lr))
@@ -258,7 +252,7 @@ def error_controlled_gd(problem, theta0, tol: float, max_grads: int, h0: float =
     h · clip(safety·√(tol/err), 0.2, grow) since err ∝ h². Stops after ``max_grads``
     gradient evaluations.
     """
-    tol, h = _positive(tol, "tol"), _positive(h0, "h0")
+    tol, h = checks.positive(tol, "tol"), checks.positive(h0, "h0")
     max_grads, theta = checks.integer(max_grads, "max_grads"), _vector(theta0)
     if not (0 < safety <= 1) or not grow > 1:
         raise ValueError(f"need 0 < safety <= 1 and grow > 1, got {safety}, {grow}")
@@ -284,7 +278,7 @@ def error_controlled_gd(problem, theta0, tol: float, max_grads: int, h0: float =
 def rmsprop(problem, theta0, lr: float, beta: float, steps: int, eps: float = 1e-8,
             blowup: float = 1e6) -> np.ndarray:
     """v ← βv + (1-β)g², θ ← θ - lr g/(√v + ε) (``torch.optim.RMSprop`` with alpha=β)."""
-    lr, steps, theta = _positive(lr, "lr"), checks.integer(steps, "steps"), _vector(theta0)
+    lr, steps, theta = checks.positive(lr, "lr"), checks.integer(steps, "steps"), _vector(theta0)
     if not 0 <= beta < 1 or eps < 0:
         raise ValueError(f"need beta in [0, 1) and eps >= 0, got {beta!r}, {eps!r}")
     scale = max(1.0, float(np.linalg.norm(theta)))
@@ -302,7 +296,7 @@ def rmsprop(problem, theta0, lr: float, beta: float, steps: int, eps: float = 1e
 def adam(problem, theta0, lr: float, steps: int, beta1: float = 0.9, beta2: float = 0.999,
          eps: float = 1e-8, blowup: float = 1e6) -> np.ndarray:
     """Adam: EMAs m of g and v of g², bias-corrected, θ ← θ - lr m̂/(√v̂ + ε)."""
-    lr, steps, theta = _positive(lr, "lr"), checks.integer(steps, "steps"), _vector(theta0)
+    lr, steps, theta = checks.positive(lr, "lr"), checks.integer(steps, "steps"), _vector(theta0)
     if not (0 <= beta1 < 1 and 0 <= beta2 < 1) or eps < 0:
         raise ValueError(f"need beta1, beta2 in [0, 1) and eps >= 0, got {beta1!r}, "
                          f"{beta2!r}, {eps!r}")

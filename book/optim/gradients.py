@@ -17,6 +17,8 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.utils.hooks import RemovableHandle
 
+from book import checks
+
 KINDS = ("sgd", "adam")
 
 
@@ -26,13 +28,6 @@ def _kind(kind: str) -> str:
     return kind
 
 
-def _positive(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-            math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
-
-
 def equivalent_hyperparameters(kind: str, lam: float, lr: float, eps: float = 1e-8) -> dict:
     """Hyper-parameters that train w directly as training v (w = lam v) with (lr, eps) does.
 
@@ -40,12 +35,10 @@ def equivalent_hyperparameters(kind: str, lam: float, lr: float, eps: float = 1e
     it is only approximate, up to a relative (eps - eps/lam) / (sqrt(v_hat) + eps/lam).
     """
     _kind(kind)
-    lam, lr = _positive(lam, "lam"), _positive(lr, "lr")
+    lam, lr = checks.positive(lam, "lam"), checks.positive(lr, "lr")
     if kind == "sgd":
         return {"lr": lam ** 2 * lr}
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps >= 0:
-        raise ValueError(f"eps must be a number >= 0, got {eps!r}")
-    return {"lr": lam * lr, "eps": eps / lam}
+    return {"lr": lam * lr, "eps": checks.number(eps, "eps", 0.0) / lam}
 
 
 class Scale(nn.Module):
@@ -53,7 +46,7 @@ class Scale(nn.Module):
 
     def __init__(self, lam: float):
         super().__init__()
-        self.lam = _positive(lam, "lam")
+        self.lam = checks.positive(lam, "lam")
 
     def forward(self, v: torch.Tensor) -> torch.Tensor:
         return self.lam * v
@@ -68,7 +61,7 @@ def scale_learning_rate(module: nn.Module, factor: float, kind: str) -> float:
     Registers w = lam v on each parameter (lam = sqrt(factor) for SGD, factor for Adam);
     the optimiser must then be given ``module.parameters()`` *after* this call. Returns lam.
     """
-    factor = _positive(factor, "factor")
+    factor = checks.positive(factor, "factor")
     lam = math.sqrt(factor) if _kind(kind) == "sgd" else factor
     modules = [m for m in module.modules()
                if not isinstance(m, parametrize.ParametrizationList)]
@@ -87,9 +80,9 @@ def layerwise_groups(model: nn.Module, lr: float, factors: dict[str, float]) -> 
 
     The longest matching prefix wins; other parameters get ``lr``. Every prefix must match.
     """
-    lr = _positive(lr, "lr")
+    lr = checks.positive(lr, "lr")
     for prefix, f in factors.items():
-        _positive(f, f"factor of {prefix!r}")
+        checks.positive(f, f"factor of {prefix!r}")
     groups: dict[float, list] = {}
     used = set()
     for name, p in model.named_parameters():
@@ -120,7 +113,7 @@ def hook_gradients(params: Iterable[torch.Tensor],
 
 def clip_per_parameter(params: Iterable[torch.Tensor], max_norm: float) -> list[RemovableHandle]:
     """Clip each tensor's gradient on its own: g <- g * min(1, max_norm / |g|)."""
-    max_norm = _positive(max_norm, "max_norm")
+    max_norm = checks.positive(max_norm, "max_norm")
 
     def clip(g: torch.Tensor) -> torch.Tensor:
         norm = g.norm()

@@ -196,8 +196,7 @@ def sensitivity(model: nn.Module, x: torch.Tensor, eps: float, direction: str = 
     x = _check_batch(x).detach()
     if direction not in DIRECTIONS:
         raise ValueError(f"unknown direction {direction!r}; known: {', '.join(DIRECTIONS)}")
-    if not eps > 0:
-        raise ValueError(f"eps must be positive, got {eps}")
+    checks.positive(eps, "eps")
     d = torch.randn(x.shape, generator=generator, dtype=x.dtype)
     if direction == "gradient":
         if y is None or y.shape != (len(x),):
@@ -243,8 +242,7 @@ def train_classifier(x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig,
                      n_classes: int = 10) -> tuple[nn.Sequential, list[float]]:
     """Minimise cross-entropy + lambda * 1/2 sum sigma_l^2; returns the model (eval mode)
     and the cross-entropy per step."""
-    if not cfg.scale > 0:
-        raise ValueError(f"scale must be positive, got {cfg.scale}")
+    checks.positive(cfg.scale, "scale")
     if cfg.penalty < 0:
         raise ValueError(f"penalty must be >= 0, got {cfg.penalty}")
     if cfg.penalty > 0 and cfg.normalise:

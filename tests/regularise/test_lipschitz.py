@@ -226,7 +226,7 @@ def test_sensitivity_gradient_direction_follows_cross_entropy():
 
 @pytest.mark.parametrize("kwargs, match", [
     (dict(direction="sideways"), "unknown direction 'sideways'; known: random, gradient, worst"),
-    (dict(eps=0.0), "eps must be positive"),
+    (dict(eps=0.0), r"eps must be a number in \(0.0, inf\)"),
     (dict(direction="gradient"), "needs labels y"),
     (dict(x=torch.ones(3)), r"x must be a non-empty \(N, d\) tensor"),
 ])
@@ -262,7 +262,7 @@ def test_train_classifier_learns_and_penalty_lowers_the_bound():
 @pytest.mark.parametrize("cfg, match", [
     (dict(penalty=-1.0), "penalty must be >= 0"),
     (dict(penalty=0.1, normalise=True), "not both"),
-    (dict(scale=0.0), "scale must be positive"),
+    (dict(scale=0.0), r"scale must be a number in \(0.0, inf\)"),
     (dict(steps=0), "steps must be an integer >= 1"),
 ])
 def test_train_classifier_rejects_bad_config(cfg, match):
