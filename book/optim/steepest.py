@@ -10,16 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from book import checks
 from book.optim.dynamics import integrate
 
 NORMS = ("l2", "l1", "linf", "lp", "quadratic")
-
-
-def _gradient(g) -> np.ndarray:
-    g = np.asarray(g, dtype=float)
-    if g.ndim != 1 or g.size == 0 or not np.all(np.isfinite(g)):
-        raise ValueError(f"g must be a finite non-empty 1-D array, got shape {g.shape}")
-    return g
 
 
 def _norm_args(norm, p, M, d):
@@ -39,7 +33,7 @@ def _norm_args(norm, p, M, d):
 
 def dual_norm(g, norm: str = "l2", p: float | None = None, M=None) -> float:
     """‖g‖_* = max over ‖d‖ <= 1 of gᵀd: l2→l2, l1→l∞, l∞→l1, lp→lq (1/p+1/q=1), M→√(gᵀM⁻¹g)."""
-    g = _gradient(g)
+    g = checks.vector(g, "g")
     M = _norm_args(norm, p, M, g.size)
     scale = float(np.abs(g).max())
     if scale == 0:
@@ -65,7 +59,7 @@ def steepest_direction(g, norm: str = "l2", p: float | None = None, M=None) -> n
     l2: -g/‖g‖; l∞: -sign(g); l1: -sign(g_k) e_k at the largest |g_k|; lp:
     -sign(g)|g|^{q-1}/‖g‖_q^{q-1}; quadratic ‖d‖² = dᵀMd: -M⁻¹g/√(gᵀM⁻¹g).
     """
-    g = _gradient(g)
+    g = checks.vector(g, "g")
     M = _norm_args(norm, p, M, g.size)
     if not np.any(g):
         return np.zeros_like(g)

@@ -1,4 +1,4 @@
-"""book.optim.dynamics: test problems, flows, integrators, adaptive steps.
+"""book.optim.dynamics: test problems, flows, integrators and their shared loop.
 
 Every function is compared with an independent reference: closed-form solutions
 (matrix exponentials, linear recursions), torch autograd and torch.optim.
@@ -139,6 +139,28 @@ def test_euler_on_linear_decay():
         dynamics.euler(lambda th: th, [1.0], 0.1, 2.5)
 
 
+def test_iterate_runs_a_step_function_and_guards_it():
+    q = dynamics.quadratic([1.0, 4.0])
+    seen = []
+
+    def step(n, theta, g):  # a decaying step size, to see n, θ_{n-1} and its gradient
+        seen.append((n, theta.copy(), g.copy()))
+        return theta - (0.2 / n) * g
+
+    out = dynamics.iterate(q, [1.0, -1.0], 4, step)
+    ref = [np.array([1.0, -1.0])]
+    for n in range(1, 5):
+        ref.append(ref[-1] - (0.2 / n) * q.grad(ref[-1]))
+    np.testing.assert_array_equal(out, np.array(ref))
+    assert [s[0] for s in seen] == [1, 2, 3, 4]
+    np.testing.assert_array_equal(seen[2][2], q.grad(ref[2]))
+    with pytest.raises(Diverged, match=r"training diverged: \|θ\| became 243") as err:
+        dynamics.iterate(q, [1.0, 0.0], 50, lambda n, theta, g: 3.0 * theta, blowup=100)
+    assert err.value.step == 5  # 3^5 = 243 > 100 x max(1, |θ0|)
+    with pytest.raises(Diverged, match=r"loss became (nan|inf) at step 1"):
+        dynamics.iterate(q, [1.0, 0.0], 5, lambda n, theta, g: theta + np.inf)
+
+
 def test_gd_matches_the_linear_recursion_and_reports_divergence():
     H = spd(3, seed=2)
     q = quad_from(H)
@@ -184,59 +206,3 @@ def test_fit_slope():
         dynamics.fit_slope(x, -x)
     with pytest.raises(ValueError, match="equal length"):
         dynamics.fit_slope(x, x[:3])
-
-
-# --------------------------------------------------------------------- adaptive steps
-def test_euler_error_estimate_equals_the_exact_local_error_to_leading_order():
-    H = spd(3, seed=3)
-    q = quad_from(H)
-    th = RNG.normal(size=3)
-    g = q.grad(th)
-    for h in (1e-2, 1e-3):
-        est = dynamics.euler_error_estimate(g, q.grad(th - h * g), h)
-        assert est == pytest.approx(0.5 * h**2 * np.linalg.norm(H @ g), rel=1e-12)
-        exact = np.linalg.norm(expm(-H * h) @ th - (th - h * g))
-        assert est == pytest.approx(exact, rel=20 * h * np.linalg.eigvalsh(H)[-1])
-
-
-def test_error_controlled_gd_keeps_the_error_and_is_scale_free():
-    q = dynamics.quadratic(np.logspace(0, 2, 5))
-    th0 = np.ones(5)
-    res = dynamics.error_controlled_gd(q, th0, tol=1e-3, max_grads=400)
-    assert np.all(res.errors <= 1e-3)
-    assert q.loss(res.thetas[-1]) < 1e-3 * q.loss(th0)
-    assert res.grad_evals[-1] <= 400 and len(res.steps) == len(res.thetas) - 1
-    # L -> cL: the same iterates with steps h/c
-    c = 50.0
-    qc = dynamics.quadratic(c * np.logspace(0, 2, 5))
-    res_c = dynamics.error_controlled_gd(qc, th0, tol=1e-3, max_grads=400, h0=1e-3 / c)
-    np.testing.assert_allclose(res_c.thetas, res.thetas, rtol=1e-9, atol=1e-12)
-    with pytest.raises(ValueError, match="tol"):
-        dynamics.error_controlled_gd(q, th0, tol=0.0, max_grads=10)
-
-
-def _torch_run(opt_cls, q, th0, steps, **kw):
-    p = torch.tensor(th0, dtype=torch.float64, requires_grad=True)
-    opt = opt_cls([p], **kw)
-    out = [p.detach().clone().numpy()]
-    for _ in range(steps):
-        opt.zero_grad()
-        p.grad = torch.tensor(q.grad(p.detach().numpy()))
-        opt.step()
-        out.append(p.detach().clone().numpy())
-    return np.array(out)
-
-
-def test_rmsprop_and_adam_match_torch_optim():
-    q = dynamics.quadratic([0.5, 3.0, 40.0], rotation=None)
-    th0 = np.array([1.0, -2.0, 0.5])
-    ours = dynamics.rmsprop(q, th0, lr=0.01, beta=0.95, steps=50, eps=1e-8)
-    ref = _torch_run(torch.optim.RMSprop, q, th0, 50, lr=0.01, alpha=0.95, eps=1e-8)
-    np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=1e-12)
-    ours = dynamics.adam(q, th0, lr=0.02, steps=50, beta1=0.8, beta2=0.99, eps=1e-8)
-    ref = _torch_run(torch.optim.Adam, q, th0, 50, lr=0.02, betas=(0.8, 0.99), eps=1e-8)
-    np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=1e-12)
-    with pytest.raises(ValueError, match="beta"):
-        dynamics.rmsprop(q, th0, lr=0.01, beta=1.0, steps=3)
-    with pytest.raises(ValueError, match="beta1"):
-        dynamics.adam(q, th0, lr=0.01, steps=3, beta1=-0.5)
