@@ -38,3 +38,11 @@ def test_numpy_numbers_and_positive():
     for bad in (0, -1.0, math.nan, math.inf, True, None, np.float64(-0.0)):
         with pytest.raises(ValueError, match=r"lr must be a number in \(0.0, inf\), got"):
             checks.positive(bad, "lr")
+
+
+def test_vector():
+    x = checks.vector([1, 2], "theta0")
+    assert x.dtype == np.float64 and x.tolist() == [1.0, 2.0]
+    for bad in ([], [[1.0]], 3.0, [1.0, math.nan], [math.inf]):
+        with pytest.raises(ValueError, match="theta0 must be a finite non-empty 1-D array"):
+            checks.vector(bad, "theta0")
