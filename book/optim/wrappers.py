@@ -17,13 +17,13 @@ A ``closure`` is evaluated once by the outermost wrapper; the inner step gets no
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from typing import Iterable
 
 import torch
 from torch.optim import Optimizer
 
 from book import checks
+from book.optim import schedules
 
 
 def will_update(opt: Optimizer) -> bool:
@@ -43,10 +43,12 @@ class OptimizerWrapper(Optimizer):
         if not isinstance(inner, Optimizer):
             raise ValueError(f"{type(self).__name__} wraps a torch.optim.Optimizer, "
                              f"got {type(inner).__name__}")
+        # Optimizer's constructor (hooks, step patching, an empty state of our own) checks
+        # and adds copies of the inner groups to a list of our own (it would rewrite the
+        # groups themselves) ...
+        super().__init__([dict(group) for group in inner.param_groups], inner.defaults)
         self.inner = inner
-        # the unpickling path of Optimizer: hooks, step patching, our own empty state
-        self.__setstate__({"defaults": inner.defaults, "state": defaultdict(dict),
-                           "param_groups": inner.param_groups})
+        self.param_groups = inner.param_groups  # ... which the inner list then replaces
 
     def _params(self) -> Iterable[tuple[dict, torch.Tensor]]:
         for group in self.param_groups:
@@ -82,6 +84,8 @@ class OptimizerWrapper(Optimizer):
         self.inner.zero_grad(set_to_none=set_to_none)
 
     def add_param_group(self, param_group: dict) -> None:
+        if "inner" not in vars(self):  # called by Optimizer.__init__, see __init__
+            return super().add_param_group(param_group)
         self.inner.add_param_group(param_group)
 
     def state_dict(self) -> dict:
@@ -153,44 +157,16 @@ class LayerAdaptation(OptimizerWrapper):
         self._old = []
 
 
-def check_schedule(schedule: dict) -> dict[int, float]:
-    """Validate ``{step: multiplier}``: steps distinct integers >= 0, multipliers >= 0."""
-    if not isinstance(schedule, dict) or not schedule:
-        raise ValueError(f"schedule must be a non-empty dict {{step: multiplier}}, got {schedule!r}")
-    out = {}
-    for t, m in sorted(schedule.items()):
-        if isinstance(t, bool) or not isinstance(t, int) or t < 0:
-            raise ValueError(f"schedule steps must be integers >= 0, got {t!r}")
-        out[t] = checks.number(m, f"schedule multiplier at step {t}", 0.0)
-    return out
-
-
-def piecewise_linear(t: float, schedule: dict) -> float:
-    """Multiplier at step t: linear between the knots of ``schedule`` and (0, 0), flat after.
-
-    ``{1000: 1.0, 2000: 0.1}`` warms up from 0 to 1 over 1000 steps, then decays to 0.1.
-    """
-    knots = check_schedule(schedule)
-    if t < 0:
-        raise ValueError(f"step t must be >= 0, got {t}")
-    points = list(knots.items())
-    if points[0][0] != 0:
-        points.insert(0, (0, 0.0))
-    for (t0, m0), (t1, m1) in zip(points, points[1:]):
-        if t <= t1:
-            return m0 + (m1 - m0) * (t - t0) / (t1 - t0)
-    return points[-1][1]
-
-
 class PiecewiseLinearLR(OptimizerWrapper):
-    """lr of each group = base lr x piecewise_linear(number of updates so far, schedule).
+    """lr of each group = base lr x :func:`book.optim.schedules.piecewise_linear` of the
+    number of updates so far.
 
     The lr for the coming update is written into the groups right after each update, so
     wrappers at any depth read the same value.
     """
 
     def __init__(self, inner: Optimizer, schedule: dict):
-        self.schedule = check_schedule(schedule)
+        self.schedule = schedules.check_schedule(schedule)
         super().__init__(inner)
         for group in self.param_groups:
             group.setdefault("base_lr", group["lr"])
@@ -198,7 +174,7 @@ class PiecewiseLinearLR(OptimizerWrapper):
         self._set_lr()
 
     def _set_lr(self):
-        factor = piecewise_linear(self.state["updates"], self.schedule)
+        factor = schedules.piecewise_linear(self.state["updates"], self.schedule)
         for group in self.param_groups:
             group["lr"] = group["base_lr"] * factor
 
