@@ -1,7 +1,8 @@
-"""Softmax attention with causal and padding masks, masked pooling, and Transformer-VQ.
+"""Softmax attention with causal and padding masks, masked pooling, a distance bias, and
+Transformer-VQ.
 
-Chapter ``layers_masks_and_reuse`` uses the padding masks and the masked pooling; chapter
-``transformer_vq`` derives why attention over vector-quantised keys factors through the
+Chapter ``layers_masks_and_reuse`` uses the padding masks and the masked pooling, chapter
+``mlm_through_dropout`` the distance (ALiBi) bias; chapter ``transformer_vq`` derives why attention over vector-quantised keys factors through the
 codebook and costs O(n c) instead of O(n^2). Shapes: queries ``(..., n, d)``, keys
 ``(..., m, d)``, values ``(..., m, dv)``; a padding mask is boolean, True at real tokens.
 """
@@ -112,6 +113,14 @@ def softmax_attention(q, k, v, *, causal: bool = False, key_mask=None,
     if key_mask is not None:  # weight 0 times a NaN or inf in padding would still poison
         v = torch.where(key_mask.unsqueeze(-1), v, 0.0)
     return w @ v
+
+
+def distance_bias(seq_len: int, n_heads: int, slope: float) -> torch.Tensor:
+    """Symmetric ALiBi bias ``-slope_k |i - j|`` for the attention scores of head k,
+    ``slope_k = slope / 2**k``; ``(n_heads, T, T)``."""
+    pos = torch.arange(seq_len, dtype=torch.float32)
+    slopes = slope * 0.5 ** torch.arange(n_heads, dtype=torch.float32)
+    return -slopes[:, None, None] * (pos[:, None] - pos[None, :]).abs()
 
 
 def quantise(k: torch.Tensor, codebook: torch.Tensor):

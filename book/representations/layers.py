@@ -1,4 +1,5 @@
-"""Layers built from layers, a tied output layer and mask-aware sequence layers.
+"""Layers built from layers, a tied output layer, mask-aware sequence layers, and the
+pre-LN Transformer block of the masked language model (chapter ``mlm_through_dropout``).
 
 Chapter ``layers_masks_and_reuse`` shows these Keras idioms in PyTorch: a module holding
 other modules owns their parameters; a layer may borrow another layer's weight; padded
@@ -7,6 +8,8 @@ every real position gets exactly what it would get without padding.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -113,3 +116,27 @@ class MaskedBiGRU(nn.Module):
         h_bwd = reverse_padded(self.backward_gru(reverse_padded(x, mask))[0], mask)
         h = torch.cat([h_fwd, h_bwd], dim=-1)                 # (B, n, 2 d_hidden)
         return torch.where(mask.unsqueeze(-1), h, 0.0)
+
+
+class PreLNBlock(nn.Module):
+    """Pre-LN Transformer block: ``x + Attn(LN x)``, then ``x + FFN(LN x)``; the attention
+    scores get an additive ``bias``, ``(n_heads, T, T)`` (:func:`attention.distance_bias`)."""
+
+    def __init__(self, d_model: int, n_heads: int, d_ff: int):
+        super().__init__()
+        if d_model % n_heads:
+            raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
+        self.n_heads = n_heads
+        self.ln1, self.ln2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.proj = nn.Linear(d_model, d_model)
+        self.ff = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model))
+
+    def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        B, T, d = x.shape
+        # (B, T, 3d) -> q, k, v each (B, nh, T, d / nh)
+        q, k, v = self.qkv(self.ln1(x)).view(B, T, 3, self.n_heads, -1).permute(2, 0, 3, 1, 4)
+        # softmax(q k^T / sqrt(d_head) + bias) v, bias (nh, T, T)
+        a = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]) + bias, dim=-1) @ v
+        x = x + self.proj(a.transpose(1, 2).reshape(B, T, d))
+        return x + self.ff(self.ln2(x))

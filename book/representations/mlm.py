@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from book import checks, seeding, training
-from book.representations import corpus
+from book.representations import attention, corpus, layers
 
 SPECIALS = ("<unk>", "[MASK]")
 UNK_ID, MASK_ID = 0, 1
@@ -105,35 +105,6 @@ class MLMConfig:
     slope: float = 1.0  # distance penalty of head 0; head k uses slope / 2**k
 
 
-def distance_bias(seq_len: int, n_heads: int, slope: float) -> torch.Tensor:
-    """Symmetric ALiBi bias ``-slope_k |i - j|`` for the attention scores, ``(n_heads, T, T)``."""
-    pos = torch.arange(seq_len, dtype=torch.float32)
-    slopes = slope * 0.5 ** torch.arange(n_heads, dtype=torch.float32)
-    return -slopes[:, None, None] * (pos[:, None] - pos[None, :]).abs()
-
-
-class Block(nn.Module):
-    """Pre-LN block: ``x + Attn(LN x)``, then ``x + FFN(LN x)``."""
-
-    def __init__(self, d_model: int, n_heads: int, d_ff: int):
-        super().__init__()
-        if d_model % n_heads:
-            raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
-        self.n_heads = n_heads
-        self.ln1, self.ln2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
-        self.qkv = nn.Linear(d_model, 3 * d_model)
-        self.proj = nn.Linear(d_model, d_model)
-        self.ff = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model))
-
-    def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        B, T, d = x.shape
-        # (B, T, 3d) -> q, k, v each (B, nh, T, d / nh)
-        q, k, v = self.qkv(self.ln1(x)).view(B, T, 3, self.n_heads, -1).permute(2, 0, 3, 1, 4)
-        # softmax(q k^T / sqrt(d_head) + bias) v, bias (nh, T, T)
-        a = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]) + bias, dim=-1) @ v
-        x = x + self.proj(a.transpose(1, 2).reshape(B, T, d))
-        return x + self.ff(self.ln2(x))
-
 
 class TinyMLM(nn.Module):
     """Token embeddings (no position embedding: ALiBi), pre-LN blocks, final LN, tied logits."""
@@ -143,12 +114,12 @@ class TinyMLM(nn.Module):
         self.cfg = cfg
         self.tok = nn.Embedding(cfg.vocab_size, cfg.d_model)
         nn.init.normal_(self.tok.weight, std=0.1)
-        self.blocks = nn.ModuleList(Block(cfg.d_model, cfg.n_heads, cfg.d_ff)
+        self.blocks = nn.ModuleList(layers.PreLNBlock(cfg.d_model, cfg.n_heads, cfg.d_ff)
                                     for _ in range(cfg.n_layers))
         self.norm = nn.LayerNorm(cfg.d_model)
         self.bias = nn.Parameter(torch.zeros(cfg.vocab_size))
-        self.register_buffer("attn_bias", distance_bias(cfg.seq_len, cfg.n_heads, cfg.slope),
-                             persistent=False)
+        self.register_buffer("attn_bias", attention.distance_bias(cfg.seq_len, cfg.n_heads,
+                                                                  cfg.slope), persistent=False)
 
     def hidden_states(self, ids: torch.Tensor, p: float, masked: torch.Tensor | None = None,
                       correction: str = "none") -> list[torch.Tensor]:

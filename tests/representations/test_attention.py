@@ -186,3 +186,11 @@ def test_vq_attention_rejects_bad_input():
         A.vq_attention(q, C, codes + 4, v)
     with pytest.raises(ValueError, match="block must be"):
         A.vq_attention(q, C, codes, v, causal=True, block=0)
+
+
+def test_distance_bias_formula():
+    b = A.distance_bias(5, 3, 2.0)
+    for h in range(3):
+        for i in range(5):
+            for j in range(5):
+                assert b[h, i, j] == -2.0 / 2 ** h * abs(i - j)

@@ -97,3 +97,23 @@ def test_sequence_layers_reject_bad_masks():
         bi(x, torch.tensor([[1, 0, 1, 1], [1, 1, 0, 0]], dtype=torch.bool))
     with pytest.raises(ValueError, match="shape \\(B, n, d\\)"):
         layers.reverse_padded(x[0], torch.ones(4, dtype=torch.bool))
+
+
+def test_pre_ln_block_against_a_written_out_reference():
+    torch.manual_seed(4)
+    blk = layers.PreLNBlock(8, 2, 16).double()
+    x = torch.randn(3, 5, 8, dtype=torch.float64)
+    bias = attention.distance_bias(5, 2, 1.0).double()
+    h = F.layer_norm(x, (8,), blk.ln1.weight, blk.ln1.bias)
+    qkv = h @ blk.qkv.weight.T + blk.qkv.bias
+    out = []
+    for head in range(2):
+        q, k, v = (qkv[..., s * 8 + head * 4: s * 8 + head * 4 + 4] for s in range(3))
+        w = torch.softmax(q @ k.transpose(1, 2) / 2.0 + bias[head], dim=-1)
+        out.append(w @ v)
+    y = x + torch.cat(out, -1) @ blk.proj.weight.T + blk.proj.bias
+    h2 = F.layer_norm(y, (8,), blk.ln2.weight, blk.ln2.bias)
+    ff = F.gelu(h2 @ blk.ff[0].weight.T + blk.ff[0].bias) @ blk.ff[2].weight.T + blk.ff[2].bias
+    torch.testing.assert_close(blk(x, bias), y + ff)
+    with pytest.raises(ValueError, match="not divisible"):
+        layers.PreLNBlock(10, 3, 8)

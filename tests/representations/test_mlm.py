@@ -109,34 +109,6 @@ def test_encode_windows_cuts_each_article_and_maps_unknowns():
 
 # ------------------------------------------------------------------ model
 
-def test_distance_bias_formula():
-    b = mlm.distance_bias(5, 3, 2.0)
-    for h in range(3):
-        for i in range(5):
-            for j in range(5):
-                assert b[h, i, j] == -2.0 / 2 ** h * abs(i - j)
-
-
-def test_block_against_a_written_out_reference():
-    torch.manual_seed(4)
-    blk = mlm.Block(8, 2, 16).double()
-    x = torch.randn(3, 5, 8, dtype=torch.float64)
-    bias = mlm.distance_bias(5, 2, 1.0).double()
-    h = F.layer_norm(x, (8,), blk.ln1.weight, blk.ln1.bias)
-    qkv = h @ blk.qkv.weight.T + blk.qkv.bias
-    out = []
-    for head in range(2):
-        q, k, v = (qkv[..., s * 8 + head * 4: s * 8 + head * 4 + 4] for s in range(3))
-        w = torch.softmax(q @ k.transpose(1, 2) / 2.0 + bias[head], dim=-1)
-        out.append(w @ v)
-    y = x + torch.cat(out, -1) @ blk.proj.weight.T + blk.proj.bias
-    h2 = F.layer_norm(y, (8,), blk.ln2.weight, blk.ln2.bias)
-    ff = F.gelu(h2 @ blk.ff[0].weight.T + blk.ff[0].bias) @ blk.ff[2].weight.T + blk.ff[2].bias
-    torch.testing.assert_close(blk(x, bias), y + ff)
-    with pytest.raises(ValueError, match="not divisible"):
-        mlm.Block(10, 3, 8)
-
-
 def test_hidden_states_and_tied_logits():
     model = small_model()
     ids = torch.randint(2, 30, (4, 8))
