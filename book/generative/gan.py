@@ -31,10 +31,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from book import checks, seeding, training
+from book.generative import film, penalties
 
-__all__ = ["LOSSES", "LossConfig", "check_loss", "interpolate", "grad_norm",
-           "gan_qp_critic", "gan_qp_generator", "critic_loss", "generator_loss", "fit_critic",
-           "mlp", "GANConfig", "Frame", "GANRun", "sample", "critic_on_grid", "train"]
+__all__ = ["LOSSES", "LossConfig", "check_loss", "gan_qp_critic", "gan_qp_generator",
+           "critic_loss", "generator_loss", "fit_critic", "mlp", "GANConfig", "GANRun",
+           "sample", "train", "with_loss"]
 
 LOSSES = ("sgan", "sgan-sat", "wgan-gp", "wgan-div", "rsgan", "gan-qp")
 ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.2), "tanh": nn.Tanh}
@@ -55,20 +56,6 @@ def check_loss(name: str) -> str:
     if name not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; known: {', '.join(LOSSES)}")
     return name
-
-
-def interpolate(x_real: torch.Tensor, x_fake: torch.Tensor,
-                generator: torch.Generator | None = None) -> torch.Tensor:
-    """Random points on the segments between paired samples: eps x_r + (1 - eps) x_f."""
-    eps = torch.rand(x_real.shape[0], 1, generator=generator)  # (B, 1)
-    return eps * x_real + (1 - eps) * x_fake
-
-
-def grad_norm(critic: Callable, x: torch.Tensor) -> torch.Tensor:
-    """|grad_x D(x)| for each row of ``x``, (B,), differentiable (for a penalty)."""
-    x = x.detach().requires_grad_(True)
-    (g,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True)
-    return g.norm(dim=1)
 
 
 def gan_qp_critic(d_real: torch.Tensor, d_fake: torch.Tensor, dist: torch.Tensor,
@@ -109,7 +96,7 @@ def critic_loss(name: str, critic: Callable, x_real: torch.Tensor, x_fake: torch
     if name == "gan-qp":
         return gan_qp_critic(d_real, d_fake, (x_real - x_fake).norm(dim=1), cfg.qp_lambda)
     # the two Wasserstein critics: -(E D(x_r) - E D(x_f)) + penalty at interpolations
-    norms = grad_norm(critic, interpolate(x_real, x_fake, generator))  # (B,)
+    norms = penalties.grad_norm(critic, penalties.interpolate(x_real, x_fake, generator))
     if name == "wgan-gp":
         penalty = cfg.gp_weight * (norms - 1).pow(2).mean()
     else:  # wgan-div
@@ -209,15 +196,6 @@ class GANConfig:
 
 
 @dataclass
-class Frame:
-    """A snapshot for the training film: samples and the critic on a grid."""
-
-    step: int
-    samples: np.ndarray   # (n, 2)
-    critic: np.ndarray    # (n_grid, n_grid), rows along y
-
-
-@dataclass
 class GANRun:
     """What :func:`train` returns."""
 
@@ -228,7 +206,7 @@ class GANRun:
     seconds: float
     d_loss: np.ndarray
     g_loss: np.ndarray
-    frames: list[Frame]
+    frames: list[film.Frame]
     diverged: training.Diverged | None = None
 
 
@@ -239,23 +217,13 @@ def sample(gen: nn.Module, n: int, latent: int,
         return gen(torch.randn(n, latent, generator=generator))
 
 
-def critic_on_grid(critic: nn.Module, extent: float, n: int = 48) -> np.ndarray:
-    """The critic on an n x n grid of [-extent, extent]^2, (n, n) with rows along y."""
-    t = torch.linspace(-extent, extent, n)
-    gy, gx = torch.meshgrid(t, t, indexing="ij")
-    with torch.no_grad():
-        v = critic(torch.stack([gx.flatten(), gy.flatten()], dim=1))
-    return v.reshape(n, n).numpy()
-
-
 def train(cfg: GANConfig, data, seed: int = 0, snapshots: tuple[int, ...] = (),
           extent: float = 3.0, n_show: int = 512, max_seconds: float | None = None,
           keep_partial: bool = False, progress: bool = True) -> GANRun:
-    """Train ``cfg.loss`` on ``data`` (a :class:`book.generative.toy2d.Mixture` or
-    ``f(n, generator)``).
+    """Train ``cfg.loss`` on ``data`` (a :class:`toy2d.Mixture` or ``f(n, generator)``).
 
     Each generator step follows ``cfg.critic_steps`` critic steps on fresh batches.
-    ``snapshots`` are generator steps (0 = before training) at which a :class:`Frame`
+    ``snapshots`` are generator steps (0 = before training) at which a :class:`film.Frame`
     is kept: ``n_show`` samples from a fixed latent batch and the critic on a grid of
     ``[-extent, extent]^2``. ``max_seconds`` stops early on wall time. A NaN or an
     infinite loss raises :class:`book.training.Diverged` (with ``keep_partial`` the run
@@ -273,15 +241,8 @@ def train(cfg: GANConfig, data, seed: int = 0, snapshots: tuple[int, ...] = (),
         opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas, fused=True)
         opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas, fused=True)
         z_show = torch.randn(n_show, cfg.latent, generator=gen_torch)
-        wanted = set(int(s) for s in snapshots)
-        frames: list[Frame] = []
-
-        def snap(step):
-            with torch.no_grad():
-                frames.append(Frame(step, G(z_show).numpy(), critic_on_grid(D, extent)))
-
-        d_hist, g_hist = [], []
-        diverged = None
+        shots = film.Film({int(s) for s in snapshots}, z_show, extent)
+        d_hist, g_hist, diverged = [], [], None
         hint = f"{cfg.loss}: try smaller learning rates"
         bar = range(cfg.steps)
         if progress:
@@ -291,8 +252,7 @@ def train(cfg: GANConfig, data, seed: int = 0, snapshots: tuple[int, ...] = (),
         start = time.perf_counter()
         step = 0
         try:
-            if 0 in wanted:
-                snap(0)
+            shots.snap(0, G, D)
             for step in bar:
                 if step % chunk == 0:
                     n = min(chunk, cfg.steps - step) * per_step
@@ -318,8 +278,7 @@ def train(cfg: GANConfig, data, seed: int = 0, snapshots: tuple[int, ...] = (),
                 scale = 1.0 - (1.0 - cfg.lr_end) * (step + 1) / cfg.steps
                 opt_g.param_groups[0]["lr"] = cfg.lr_g * scale
                 opt_d.param_groups[0]["lr"] = cfg.lr_d * scale
-                if step + 1 in wanted:
-                    snap(step + 1)
+                shots.snap(step + 1, G, D)
                 if max_seconds is not None and time.perf_counter() - start > max_seconds:
                     step += 1
                     break
@@ -333,7 +292,7 @@ def train(cfg: GANConfig, data, seed: int = 0, snapshots: tuple[int, ...] = (),
             if progress:
                 bar.close()
         return GANRun(cfg, G, D, step, time.perf_counter() - start, np.array(d_hist),
-                      np.array(g_hist), frames, diverged)
+                      np.array(g_hist), shots.frames, diverged)
 
 
 def with_loss(cfg: GANConfig, loss: str) -> GANConfig:
