@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy as np
+
 
 def integer(value, name: str, least: int = 1) -> int:
     """``value`` as an int if it is an integer (Python or NumPy, not a bool) >= ``least``,
@@ -16,14 +18,28 @@ def integer(value, name: str, least: int = 1) -> int:
 
 def number(value, name: str, low: float, low_ok: bool = True, high: float = math.inf,
            high_ok: bool = False) -> float:
-    """``value`` as a float if it is a finite real number in the interval, else ValueError.
+    """``value`` as a float if it is a finite real number (Python or NumPy, not a bool) in
+    the interval, else ValueError.
 
     ``low_ok`` / ``high_ok`` say whether the interval includes its ends.
     """
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
     ok = ok and (value >= low if low_ok else value > low)
     ok = ok and (value <= high if high_ok else value < high)
     if not ok:
         lo, hi = "[(" [not low_ok], "])"[not high_ok]
         raise ValueError(f"{name} must be a number in {lo}{low}, {high}{hi}, got {value!r}")
     return float(value)
+
+
+def positive(value, name: str) -> float:
+    """``value`` as a float if it is a finite real number > 0, else ValueError."""
+    return number(value, name, 0.0, low_ok=False)
+
+
+def vector(value, name: str) -> np.ndarray:
+    """``value`` as a float NumPy array if it is finite, 1-D and not empty, else ValueError."""
+    x = np.asarray(value, dtype=float)
+    if x.ndim != 1 or x.size == 0 or not np.all(np.isfinite(x)):
+        raise ValueError(f"{name} must be a finite non-empty 1-D array, got shape {x.shape}")
+    return x

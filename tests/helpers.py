@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from book import dynamics
+from book.optim import dynamics
 
 
 def spd(d, seed=0, shift=0.5):
@@ -12,6 +12,6 @@ def spd(d, seed=0, shift=0.5):
 
 
 def quad_from(H):
-    """The quadratic 1/2 x^T H x of book.dynamics, built from H's eigen-decomposition."""
+    """The quadratic 1/2 x^T H x of book.optim.dynamics, built from H's eigen-decomposition."""
     lam, V = np.linalg.eigh(H)
     return dynamics.quadratic(lam, rotation=V)

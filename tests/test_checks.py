@@ -29,3 +29,20 @@ def test_number_intervals():
     for bad in (math.nan, math.inf, True, "0.5", None):
         with pytest.raises(ValueError, match="must be a number in"):
             checks.number(bad, "x", 0.0)
+
+
+def test_numpy_numbers_and_positive():
+    value = checks.number(np.float32(0.5), "p", 0, high=1)  # a NumPy scalar (a slider's value)
+    assert value == 0.5 and type(value) is float
+    assert checks.positive(np.int64(2), "lr") == 2.0 and checks.positive(1e-300, "h") == 1e-300
+    for bad in (0, -1.0, math.nan, math.inf, True, None, np.float64(-0.0)):
+        with pytest.raises(ValueError, match=r"lr must be a number in \(0.0, inf\), got"):
+            checks.positive(bad, "lr")
+
+
+def test_vector():
+    x = checks.vector([1, 2], "theta0")
+    assert x.dtype == np.float64 and x.tolist() == [1.0, 2.0]
+    for bad in ([], [[1.0]], 3.0, [1.0, math.nan], [math.inf]):
+        with pytest.raises(ValueError, match="theta0 must be a finite non-empty 1-D array"):
+            checks.vector(bad, "theta0")

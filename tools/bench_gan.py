@@ -1,4 +1,5 @@
-"""``make bench`` part: every GAN loss of ``book.gan`` on ring8 and grid25, three seeds each.
+"""``make bench`` part: every GAN loss of ``book.generative.gan`` on ring8 and grid25, three
+seeds each.
 
     python -m tools.bench_gan                       # everything -> _build/bench/gan.json
     python -m tools.bench_gan --datasets ring8 --losses gan-qp wgan-gp --out /tmp/x.json
@@ -29,7 +30,7 @@ from dataclasses import asdict, replace
 import numpy as np
 import torch
 
-from book import gan, toy2d
+from book.generative import gan, toy2d
 from tools.chapters import BENCH, ROOT
 
 N_SAMPLES = 2500

@@ -11,8 +11,8 @@ configuration, so the same numbers) and the main VQ-VAE of ``chapters/vq_vae.md`
      "vq_vae": {"mse": m, "perplexity": p, "codes": K, "seconds": s}}
 
 Nats are per test image, for continuous Gaussian densities on dequantised pixels
-(``book.vae.dequantise``). ``vae.seconds`` is the training time of the whole β-sweep (seven
-VAEs trained side by side; the β = 1 model is one of them).
+(``book.generative.vae.dequantise``). ``vae.seconds`` is the training time of the whole
+β-sweep (seven VAEs trained side by side; the β = 1 model is one of them).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import sys
 
 import torch
 
-from book import vae, vq
+from book.generative import vae, vq
 from book.data import digits
 from tools.chapters import BENCH, ROOT
 

@@ -58,7 +58,7 @@ from dataclasses import asdict, replace
 
 import numpy as np
 
-from book import corpus, wordsim, wordvec
+from book.representations import corpus, wordsim, wordvec
 from tools.chapters import BENCH, ROOT
 
 SVD_GRID = {"window": [2, 5, 8, 10], "shift": [1.0, 5.0, 10.0], "sample": [None, 1e-3],

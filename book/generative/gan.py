@@ -1,0 +1,300 @@
+"""GAN losses, each written once, and a small training loop for 2-D data.
+
+The chapter ``gan_zoo`` derives every loss. A critic (discriminator) ``D`` maps a point
+to a real score; real samples ``x_r`` and fake samples ``x_f = G(z)`` come in batches of
+the same size, paired row by row (GAN-QP and RSGAN use the pairs). Each loss is a pair
+(critic loss, generator loss), both minimised:
+
+=========  ==========================================  =====================================
+name       critic loss                                  generator loss
+=========  ==========================================  =====================================
+sgan       E softplus(-D(x_r)) + E softplus(D(x_f))     E softplus(-D(x_f))   (non-saturating)
+sgan-sat   same                                         -E softplus(D(x_f)) = E log(1 - s(D))
+wgan-gp    E D(x_f) - E D(x_r) + lam E (|grad D|-1)^2   -E D(x_f)
+wgan-div   E D(x_f) - E D(x_r) + k E |grad D|^p         -E D(x_f)
+rsgan      E softplus(-(D(x_r) - D(x_f)))               E softplus(-(D(x_f) - D(x_r)))
+gan-qp     E[-Delta + Delta^2 / (2 lam |x_r - x_f|)]    E Delta,   Delta = D(x_r) - D(x_f)
+=========  ==========================================  =====================================
+
+The gradient penalties are taken at random interpolations eps x_r + (1 - eps) x_f.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from book import checks, seeding, training
+from book.generative import film, penalties
+
+__all__ = ["LOSSES", "LossConfig", "check_loss", "gan_qp_critic", "gan_qp_generator",
+           "critic_loss", "generator_loss", "fit_critic", "mlp", "GANConfig", "GANRun",
+           "sample", "train", "with_loss"]
+
+LOSSES = ("sgan", "sgan-sat", "wgan-gp", "wgan-div", "rsgan", "gan-qp")
+ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.2), "tanh": nn.Tanh}
+
+
+@dataclass
+class LossConfig:
+    """Weights of the losses: WGAN-GP's lambda, WGAN-div's k and p, GAN-QP's lambda."""
+
+    gp_weight: float = 1.0
+    div_k: float = 2.0
+    div_p: float = 6.0
+    qp_lambda: float = 1.0
+
+
+def check_loss(name: str) -> str:
+    """Return ``name`` if it is a known loss, else raise ValueError listing the known ones."""
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}; known: {', '.join(LOSSES)}")
+    return name
+
+
+def gan_qp_critic(d_real: torch.Tensor, d_fake: torch.Tensor, dist: torch.Tensor,
+                  lam: float) -> torch.Tensor:
+    """GAN-QP critic loss: mean of -Delta + Delta^2 / (2 lam d), Delta = d_real - d_fake."""
+    checks.positive(lam, "GAN-QP's lambda")
+    delta = d_real - d_fake
+    return (-delta + delta.pow(2) / (2 * lam * dist)).mean()
+
+
+def gan_qp_generator(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
+    """GAN-QP generator loss: mean of Delta = d_real - d_fake."""
+    return (d_real - d_fake).mean()
+
+
+def _pair_check(x_real: torch.Tensor, x_fake: torch.Tensor) -> None:
+    if x_real.shape != x_fake.shape or x_real.ndim != 2:
+        raise ValueError("real and fake batches must both be (B, D) with the same shape, got "
+                         f"{tuple(x_real.shape)} and {tuple(x_fake.shape)}")
+
+
+def critic_loss(name: str, critic: Callable, x_real: torch.Tensor, x_fake: torch.Tensor,
+                cfg: LossConfig | None = None,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """The critic's (discriminator's) loss of ``name``, to minimise; see the module table."""
+    check_loss(name)
+    _pair_check(x_real, x_fake)
+    cfg = cfg or LossConfig()
+    x_fake = x_fake.detach()
+    # one pass over both batches: (2B, 1) -> (B,), (B,)
+    d_real, d_fake = critic(torch.cat([x_real, x_fake])).squeeze(-1).chunk(2)
+    if name in ("sgan", "sgan-sat"):
+        # -E log s(D(x_r)) - E log(1 - s(D(x_f))), with -log s(t) = softplus(-t)
+        return F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+    if name == "rsgan":
+        # -E log s(D(x_r) - D(x_f))
+        return F.softplus(-(d_real - d_fake)).mean()
+    if name == "gan-qp":
+        return gan_qp_critic(d_real, d_fake, (x_real - x_fake).norm(dim=1), cfg.qp_lambda)
+    # the two Wasserstein critics: -(E D(x_r) - E D(x_f)) + penalty at interpolations
+    norms = penalties.grad_norm(critic, penalties.interpolate(x_real, x_fake, generator))
+    if name == "wgan-gp":
+        penalty = cfg.gp_weight * (norms - 1).pow(2).mean()
+    else:  # wgan-div
+        penalty = cfg.div_k * norms.pow(cfg.div_p).mean()
+    return d_fake.mean() - d_real.mean() + penalty
+
+
+def generator_loss(name: str, critic: Callable, x_real: torch.Tensor, x_fake: torch.Tensor,
+                   cfg: LossConfig | None = None) -> torch.Tensor:
+    """The generator's loss of ``name``, to minimise through ``x_fake``; see the module table."""
+    check_loss(name)
+    _pair_check(x_real, x_fake)
+    if name in ("rsgan", "gan-qp"):  # relativistic: both batches, one pass
+        d_real, d_fake = critic(torch.cat([x_real.detach(), x_fake])).squeeze(-1).chunk(2)
+        if name == "rsgan":
+            return F.softplus(-(d_fake - d_real)).mean()  # -E log s(D(x_f) - D(x_r))
+        return gan_qp_generator(d_real, d_fake)
+    d_fake = critic(x_fake).squeeze(-1)  # (B,)
+    if name == "sgan":
+        return F.softplus(-d_fake).mean()         # -E log s(D(x_f))
+    if name == "sgan-sat":
+        return -F.softplus(d_fake).mean()         # E log(1 - s(D(x_f)))
+    return -d_fake.mean()                         # wgan-gp, wgan-div
+
+
+def fit_critic(name: str, critic: nn.Module, x_real: torch.Tensor, x_fake: torch.Tensor,
+               steps: int = 500, lr: float = 1e-3, cfg: LossConfig | None = None,
+               seed: int = 0) -> float:
+    """Train ``critic`` alone on fixed batches (full batch, Adam) towards its optimum.
+
+    Returns the final critic loss. Used to study the generator's gradient against an
+    (almost) optimal critic.
+    """
+    if steps < 1 or lr <= 0:
+        raise ValueError(f"need steps >= 1 and lr > 0, got {steps}, {lr}")
+    gen = seeding.generator(seed)
+    opt = torch.optim.Adam(critic.parameters(), lr=lr, betas=(0.5, 0.9), fused=True)
+    with training.torch_threads(1):  # a small critic: one thread is faster
+        for step in range(steps):
+            loss = critic_loss(name, critic, x_real, x_fake, cfg, gen)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            training.check_finite(loss, step, "critic loss")
+        return float(critic_loss(name, critic, x_real, x_fake, cfg, gen).detach())
+
+
+# ---------------------------------------------------------------------------------------
+# networks and training
+
+def mlp(n_in: int, n_out: int, width: int, depth: int, activation: str = "relu") -> nn.Module:
+    """A plain MLP: ``depth`` hidden layers of ``width`` units, then a linear output."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; known: {', '.join(ACTIVATIONS)}")
+    if width < 1 or depth < 0:
+        raise ValueError(f"need width >= 1 and depth >= 0, got {width}, {depth}")
+    layers, d = [], n_in
+    for _ in range(depth):
+        layers += [nn.Linear(d, width), ACTIVATIONS[activation]()]
+        d = width
+    layers.append(nn.Linear(d, n_out))
+    return nn.Sequential(*layers)
+
+
+@dataclass
+class GANConfig:
+    """A GAN on 2-D data: networks, optimiser (Adam), steps and the loss with its weights.
+
+    The defaults are the book's configuration, shared by every loss and tuned in the
+    chapter ``gan_zoo`` so that each run takes a few seconds on a CPU.
+    """
+
+    loss: str = "gan-qp"
+    steps: int = 2500
+    batch: int = 128
+    latent: int = 2
+    width: int = 64            # generator hidden units
+    depth: int = 2             # generator hidden layers
+    critic_width: int = 64
+    critic_depth: int = 2
+    activation: str = "relu"
+    critic_steps: int = 1      # critic updates per generator update
+    lr_g: float = 4e-3
+    lr_d: float = 8e-3         # the critic learns twice as fast (instead of more steps)
+    betas: tuple[float, float] = (0.5, 0.9)
+    lr_end: float = 0.0        # learning rates decay linearly to lr * lr_end by the last step
+    losses: LossConfig = field(default_factory=LossConfig)
+    threads: int = 1           # torch threads: small nets run fastest on one
+
+    def __post_init__(self):
+        check_loss(self.loss)
+        for name in ("steps", "batch", "latent", "critic_steps", "threads"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr_g <= 0 or self.lr_d <= 0 or not 0 <= self.lr_end <= 1:
+            raise ValueError("learning rates must be positive and lr_end in [0, 1]")
+
+
+@dataclass
+class GANRun:
+    """What :func:`train` returns."""
+
+    config: GANConfig
+    generator: nn.Module
+    critic: nn.Module
+    steps: int                     # generator steps done
+    seconds: float
+    d_loss: np.ndarray
+    g_loss: np.ndarray
+    frames: list[film.Frame]
+    diverged: training.Diverged | None = None
+
+
+def sample(gen: nn.Module, n: int, latent: int,
+           generator: torch.Generator | None = None) -> torch.Tensor:
+    """``n`` samples G(z), z ~ N(0, I_latent), without gradients: (n, 2)."""
+    with torch.no_grad():
+        return gen(torch.randn(n, latent, generator=generator))
+
+
+def train(cfg: GANConfig, data, seed: int = 0, snapshots: tuple[int, ...] = (),
+          extent: float = 3.0, n_show: int = 512, max_seconds: float | None = None,
+          keep_partial: bool = False, progress: bool = True) -> GANRun:
+    """Train ``cfg.loss`` on ``data`` (a :class:`toy2d.Mixture` or ``f(n, generator)``).
+
+    Each generator step follows ``cfg.critic_steps`` critic steps on fresh batches.
+    ``snapshots`` are generator steps (0 = before training) at which a :class:`film.Frame`
+    is kept: ``n_show`` samples from a fixed latent batch and the critic on a grid of
+    ``[-extent, extent]^2``. ``max_seconds`` stops early on wall time. A NaN or an
+    infinite loss raises :class:`book.training.Diverged` (with ``keep_partial`` the run
+    stops there and is returned with ``diverged`` set). Runs on ``cfg.threads`` torch
+    threads (one by default: the networks are too small for a second one to help).
+    """
+    with training.torch_threads(cfg.threads):
+        draw = data.sample if hasattr(data, "sample") else data
+        if not callable(draw):
+            raise ValueError("data must be a Mixture or a function f(n, generator) -> (n, 2)")
+        gen_torch = seeding.everything(seed)
+        G = mlp(cfg.latent, 2, cfg.width, cfg.depth, cfg.activation)
+        D = mlp(2, 1, cfg.critic_width, cfg.critic_depth, cfg.activation)
+        # fused Adam: the same update as the default, in one kernel (3x cheaper for tiny nets)
+        opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas, fused=True)
+        opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas, fused=True)
+        z_show = torch.randn(n_show, cfg.latent, generator=gen_torch)
+        shots = film.Film({int(s) for s in snapshots}, z_show, extent)
+        d_hist, g_hist, diverged = [], [], None
+        hint = f"{cfg.loss}: try smaller learning rates"
+        bar = range(cfg.steps)
+        if progress:
+            bar = training.progress(bar, desc=f"training {cfg.loss}")
+        per_step = cfg.critic_steps + 1   # batches of real data and of noise per generator step
+        chunk = 100                       # generator steps sampled at once (fewer, larger calls)
+        start = time.perf_counter()
+        step = 0
+        try:
+            shots.snap(0, G, D)
+            for step in bar:
+                if step % chunk == 0:
+                    n = min(chunk, cfg.steps - step) * per_step
+                    reals = draw(n * cfg.batch, gen_torch).reshape(n, cfg.batch, 2)
+                    noises = torch.randn(n, cfg.batch, cfg.latent, generator=gen_torch)
+                i = (step % chunk) * per_step
+                for c in range(cfg.critic_steps):
+                    with torch.no_grad():
+                        x_fake = G(noises[i + c])
+                    loss_d = critic_loss(cfg.loss, D, reals[i + c], x_fake, cfg.losses, gen_torch)
+                    opt_d.zero_grad(set_to_none=True)
+                    loss_d.backward()
+                    opt_d.step()
+                d_hist.append(training.check_finite(loss_d, step, "critic loss", hint))
+                x_fake = G(noises[i + cfg.critic_steps])
+                loss_g = generator_loss(cfg.loss, D, reals[i + cfg.critic_steps], x_fake,
+                                        cfg.losses)
+                opt_g.zero_grad(set_to_none=True)
+                loss_g.backward()
+                opt_g.step()
+                g_hist.append(training.check_finite(loss_g, step, "generator loss", hint))
+                # linear decay: lr_t = lr (1 - (1 - lr_end) t / steps)
+                scale = 1.0 - (1.0 - cfg.lr_end) * (step + 1) / cfg.steps
+                opt_g.param_groups[0]["lr"] = cfg.lr_g * scale
+                opt_d.param_groups[0]["lr"] = cfg.lr_d * scale
+                shots.snap(step + 1, G, D)
+                if max_seconds is not None and time.perf_counter() - start > max_seconds:
+                    step += 1
+                    break
+            else:
+                step = cfg.steps
+        except training.Diverged as err:
+            if not keep_partial:
+                raise
+            diverged = err
+        finally:
+            if progress:
+                bar.close()
+        return GANRun(cfg, G, D, step, time.perf_counter() - start, np.array(d_hist),
+                      np.array(g_hist), shots.frames, diverged)
+
+
+def with_loss(cfg: GANConfig, loss: str) -> GANConfig:
+    """A copy of ``cfg`` with another loss."""
+    return replace(cfg, loss=check_loss(loss))
