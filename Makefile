@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # small torch operations many times slower (tests, benchmarks, kernels alike).
 export OMP_WAIT_POLICY := passive
 # Executed for the book, chapters precompute their slider frames (book/sliders.py).
-BUILD_ENV := BOOK_SLIDERS=static PYTHONHASHSEED=0 OMP_WAIT_POLICY=passive
+BUILD_ENV := BOOK_SLIDERS=static PYTHONHASHSEED=0 OMP_WAIT_POLICY=passive OMP_NUM_THREADS=1
 
 .PHONY: book test bench robust unit lab clean help
 
@@ -16,7 +16,7 @@ help:
 	@echo "make book   build the HTML book into _build/html (executes the chapters, cached)"
 	@echo "make test   unit tests, every chapter executed within budget, the -W build, browser tests"
 	@echo "make bench  execute every chapter in a fresh kernel and write _build/bench/*.json"
-	@echo "make robust every chapter under seeds 1-3, torch without SIMD, one thread"
+	@echo "make robust every chapter under seeds 1-3, torch without SIMD, two threads"
 	@echo "make unit   only the fast unit tests of book/"
 	@echo "make lab    JupyterLab on the chapters, .md files opened as notebooks"
 
@@ -41,7 +41,7 @@ unit: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m tools.bench
 
-# Every chapter under BOOK_SEED=1,2,3, ATEN_CPU_CAPABILITY=default and one thread
+# Every chapter under BOOK_SEED=1,2,3, ATEN_CPU_CAPABILITY=default and two threads
 # (ROBUST_ARGS="--jobs 2" or "gan_zoo --variants seed1" for less).
 robust: $(STAMP)
 	$(BIN)/python -m tools.robust $(ROBUST_ARGS)

@@ -9,8 +9,9 @@ A loop calls :func:`check_finite` on its loss each step; a NaN or an infinity ra
 from __future__ import annotations
 
 import math
+import os
 from contextlib import contextmanager
-from typing import Iterable, Iterator, TypeVar
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 import torch
@@ -24,9 +25,12 @@ class Diverged(ArithmeticError):
     """Training produced a non-finite value; ``step`` says when, ``value`` what."""
 
     def __init__(self, name: str, step: int, value: float, hint: str = ""):
-        self.name, self.step, self.value = name, step, value
+        self.name, self.step, self.value, self.hint = name, step, value, hint
         msg = f"training diverged: {name} became {value} at step {step}"
         super().__init__(msg + (f"; {hint}" if hint else ""))
+
+    def __reduce__(self):  # so that it crosses from a worker process (side_by_side) intact
+        return Diverged, (self.name, self.step, self.value, self.hint)
 
 
 def check_finite(value, step: int, name: str = "loss", hint: str = "") -> float:
@@ -61,3 +65,64 @@ def torch_threads(n: int = 1) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+class SideBySide:
+    """Runs started by :func:`start_side_by_side`; :meth:`result` waits for them all."""
+
+    def __init__(self, fn, calls, processes, desc, catch=()):
+        from concurrent.futures import ProcessPoolExecutor
+        import multiprocessing
+
+        n = len(calls) if processes is None else checks.integer(processes, "processes")
+        n = min(n, os.cpu_count() or 1, len(calls))
+        self.fn, self.calls, self.desc, self.pool, self.futures = fn, calls, desc, None, []
+        self.catch = catch
+        if n > 1:  # spawn, not fork: a forked child of a process that ran torch can hang
+            self.pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"))
+            self.futures = [self.pool.submit(fn, **kw) for kw in calls]
+
+    def _get(self, thunk):
+        try:
+            return thunk()
+        except self.catch as err:  # e.g. Diverged: kept in its place in the list
+            return err
+
+    def result(self) -> list:
+        if self.pool is None:  # one core: the plain loop, run now
+            return [self._get(lambda: self.fn(**kw))
+                    for kw in progress(self.calls, desc=self.desc)]
+        from concurrent.futures import as_completed
+
+        try:
+            for _ in progress(as_completed(self.futures), desc=self.desc,
+                              total=len(self.futures)):
+                pass
+            return [self._get(f.result) for f in self.futures]
+        finally:
+            self.pool.shutdown()
+
+
+def start_side_by_side(fn: Callable[..., Any], calls: list[dict], processes: int | None = None,
+                       desc: str = "", catch: tuple = ()) -> SideBySide:
+    """Start ``[fn(**kw) for kw in calls]`` in worker processes, one per core, and return
+    at once; ``.result()`` gives the list, in order. See :func:`side_by_side`.
+
+    A chapter starts its slowest runs this way at the top, and they train while its
+    derivations run (on one core, they run when ``.result()`` is called).
+    """
+    return SideBySide(fn, calls, processes, desc, catch)
+
+
+def side_by_side(fn: Callable[..., Any], calls: list[dict], processes: int | None = None,
+                 desc: str = "", catch: tuple = ()) -> list:
+    """``[fn(**kw) for kw in calls]``, computed in worker processes, one per core.
+
+    For independent runs that each use one thread and seed themselves (``gan.train``): the
+    results are those of the plain loop, in the same order, in about 1/cores of its time.
+    With one core (a Binder session) or ``processes=1`` it is the plain loop. ``fn`` must
+    be importable from a module, and its arguments and results picklable; an exception in
+    a run is raised here, unless it is one of ``catch``: then it takes the run's place in
+    the list.
+    """
+    return start_side_by_side(fn, calls, processes, desc, catch).result()

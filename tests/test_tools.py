@@ -100,7 +100,7 @@ def test_robust_refuses_unknown_variants_and_chapters(capsys):
         with pytest.raises(SystemExit) as err:
             robust.main(argv)
         assert err.value.code == 2
-    assert "allowed: seed1, seed2, seed3, nosimd, 1thread" in capsys.readouterr().err
+    assert "allowed: seed1, seed2, seed3, nosimd, 2threads" in capsys.readouterr().err
 
 
 def test_robust_grid_table():
@@ -108,7 +108,7 @@ def test_robust_grid_table():
 
     rs = {("a", "seed1"): chapters.Result("a", 12.34, 1.0, True),
           ("a", "nosimd"): chapters.Result("a", 1.0, 1.0, False, "boom")}
-    text = robust.grid_table(["a"], ["seed1", "nosimd", "1thread"], rs)
+    text = robust.grid_table(["a"], ["seed1", "nosimd", "2threads"], rs)
     assert text.splitlines()[1].split() == ["a", "12.3", "FAIL", "-"]
 
 

@@ -38,3 +38,35 @@ def test_torch_threads_sets_and_restores():
         with pytest.raises(ValueError, match="integer >= 1"):
             with training.torch_threads(bad):
                 pass
+
+
+def _square_or_diverge(x):
+    if x < 0:
+        raise training.Diverged("loss", 3, float("nan"), "lower the lr")
+    return x * x
+
+
+def test_side_by_side_is_the_plain_loop_in_order():
+    calls = [{"x": k} for k in range(5)]
+    assert training.side_by_side(_square_or_diverge, calls, processes=2) == [0, 1, 4, 9, 16]
+    assert training.side_by_side(_square_or_diverge, calls, processes=1) == [0, 1, 4, 9, 16]
+
+
+def test_side_by_side_raises_a_runs_divergence_intact():
+    with pytest.raises(training.Diverged, match="lower the lr") as err:
+        training.side_by_side(_square_or_diverge, [{"x": 1}, {"x": -1}], processes=2)
+    assert err.value.step == 3 and err.value.name == "loss"
+
+
+def test_start_side_by_side_returns_before_the_runs_end():
+    job = training.start_side_by_side(_square_or_diverge, [{"x": 2}, {"x": 3}], processes=2)
+    assert job.result() == [4, 9]
+    one_core = training.start_side_by_side(_square_or_diverge, [{"x": 2}], processes=1)
+    assert one_core.pool is None and one_core.result() == [4]
+
+
+def test_side_by_side_can_keep_a_divergence_in_its_place():
+    for processes in (1, 2):
+        out = training.side_by_side(_square_or_diverge, [{"x": 3}, {"x": -1}],
+                                    processes=processes, catch=(training.Diverged,))
+        assert out[0] == 9 and isinstance(out[1], training.Diverged) and out[1].step == 3

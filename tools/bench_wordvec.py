@@ -116,7 +116,7 @@ def commit_stamp() -> dict:
     """The commit the measurement ran on, and whether the code it depends on differed."""
     def git(*args):
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout
-    dirty = git("status", "--porcelain", "--", "book", "tools/bench_wordvec.py").strip()
+    dirty = git("status", "--porcelain", "--", "book", "tools").strip()
     return {"commit": git("rev-parse", "HEAD").strip(), "dirty": bool(dirty)}
 
 

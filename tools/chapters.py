@@ -34,11 +34,17 @@ MAX_SECONDS = 60.0
 MAX_PEAK_MB = 1536.0
 #: Hard stop for a chapter that hangs; it fails the budget long before this.
 KILL_AFTER = 600
-#: Environment of every kernel: precomputed sliders, stable hashing, no network, and
-#: OpenMP threads that sleep rather than spin while they wait (spinning threads make small
-#: torch operations 10-90x slower whenever the cores are shared with anything else).
+#: Environment of every kernel: precomputed sliders, stable hashing, no network, and one
+#: compute thread. The book's networks are small: a second intra-op thread saves little and
+#: its cost depends on the machine. Spinning OpenMP threads make small torch operations
+#: 10-90x slower whenever the cores are shared with anything else; sleeping ones (passive)
+#: cost a wake-up per operation, which on some machines makes a 64x64 matrix product 25x
+#: slower (317 us against 13 us with one thread, measured on a 2-core AMD EPYC VM). One
+#: thread is fast everywhere, and it is what a one-CPU Binder session has anyway.
+#: ``make robust`` also runs every chapter with two threads.
 KERNEL_ENV = {"BOOK_SLIDERS": "static", "PYTHONHASHSEED": "0", "HF_HUB_OFFLINE": "1",
-              "OMP_WAIT_POLICY": "passive"}
+              "OMP_WAIT_POLICY": "passive", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+              "OPENBLAS_NUM_THREADS": "1"}
 
 
 @dataclass
@@ -98,7 +104,8 @@ def _child(path: Path, cache: bool, save: str | None = None) -> dict:
     from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
     nb = read_chapter(path)
-    os.environ.update(KERNEL_ENV)
+    for key, value in KERNEL_ENV.items():  # a variable the caller set (make robust) wins
+        os.environ.setdefault(key, value)
     client = NotebookClient(nb, timeout=KILL_AFTER, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
     error = ""
