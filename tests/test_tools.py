@@ -25,6 +25,8 @@ def test_toc_lists_chapters_in_order():
     found = chapters.toc_chapters()
     assert found and found[0].stem == "det_exp_trace"
     assert all(p.exists() and p.parent.name == "chapters" for p in found)
+    assert all(p.suffix == ".md" for p in found), "a data file beside a chapter was taken for it"
+    assert {"gan_zoo", "word2vec_as_svd"} <= {p.stem for p in found}
 
 
 def test_runner_measures_the_kernel_memory(tmp_path):

@@ -70,8 +70,9 @@ def toc_chapters(toc: Path = ROOT / "_toc.yml") -> list[Path]:
     def walk(node):
         if isinstance(node, dict):
             if "file" in node:
-                found.extend(sorted(ROOT.glob(node["file"] + ".*"))[:1] or
-                             [ROOT / (node["file"] + ".md")])
+                # the notebook, not a data file beside it (gan_zoo.json next to gan_zoo.md)
+                found.extend([p for p in (ROOT / (node["file"] + ext) for ext in (".md", ".ipynb"))
+                              if p.exists()][:1] or [ROOT / (node["file"] + ".md")])
             for key in ("parts", "chapters", "sections"):
                 for child in node.get(key, []) or []:
                     walk(child)
