@@ -197,14 +197,15 @@ def is_cached(path: Path) -> bool:
 SKIP_ENV = "BOOK_SKIP_EXECUTION"
 
 
-def build_book(results: dict[str, Result] | None = None, say=print) -> dict:
+def build_book(results: dict[str, Result] | None = None, say=print, full: bool = False) -> dict:
     """Execute every chapter, then build the book with -W, even when chapters fail.
 
     ``results`` holds executions already done (by stem); a chapter not in it is executed
     unless the cache holds it as it is now. A chapter that fails is left out of the build's
     own execution (it would only fail again, after as long), so every other page is built;
     its page has no outputs. Returns ``{"returncode", "log", "html", "failed"}``, where
-    ``failed`` maps each failing chapter to its :class:`Result`.
+    ``failed`` maps each failing chapter to its :class:`Result`. ``full`` rebuilds every page
+    (``--all``); otherwise Sphinx reads only the pages that changed since the last build.
     """
     results = dict(results or {})
     for path in toc_chapters():
@@ -221,7 +222,8 @@ def build_book(results: dict[str, Result] | None = None, say=print) -> dict:
     say("[book] jupyter-book build . -W -n --keep-going ...")
     exe = Path(sys.executable).with_name("jupyter-book")
     skip = ",".join(f"chapters/{stem}.md" for stem in failed)
-    proc = subprocess.run([str(exe), "build", str(ROOT), "-W", "-n", "--keep-going"],
+    proc = subprocess.run([str(exe), "build", str(ROOT), "-W", "-n", "--keep-going"]
+                          + (["--all"] if full else []),
                           cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, **KERNEL_ENV, SKIP_ENV: skip})
     log = proc.stdout + proc.stderr
