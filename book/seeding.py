@@ -19,6 +19,8 @@ import random
 import numpy as np
 import torch
 
+from book import checks
+
 ENV = "BOOK_SEED"
 #: distance between the streams of two book seeds (a chapter uses far fewer streams)
 STRIDE = 1000
@@ -40,9 +42,7 @@ def base() -> int:
 
 def seed(stream: int = 0) -> int:
     """The integer seed of stream ``stream`` under the current book seed."""
-    if isinstance(stream, bool) or not isinstance(stream, (int, np.integer)) or stream < 0:
-        raise ValueError(f"a seed stream must be an integer >= 0, got {stream!r}")
-    return STRIDE * base() + int(stream)
+    return STRIDE * base() + checks.integer(stream, "a seed stream", least=0)
 
 
 def generator(stream: int = 0) -> torch.Generator:

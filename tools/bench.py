@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from tools.chapters import BENCH, MAX_PEAK_MB, MAX_SECONDS, ROOT, run_chapter, table, \
-    toc_chapters, write_json
+    thread_env, toc_chapters, write_json
 
 
 def run_scripts(parallel: int = 2) -> int:
@@ -50,11 +50,10 @@ def run_scripts(parallel: int = 2) -> int:
             status = finish(done) or status
         print(f"running {script.relative_to(ROOT)} ...", flush=True)
         log = open(BENCH / f"{script.stem}.log", "w")
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-               "MKL_NUM_THREADS": "1"}
         running.append((script, subprocess.Popen([sys.executable, "-m", f"tools.{script.stem}"],
                                                  cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                                 env=env), time.perf_counter()))
+                                                 env={**os.environ, **thread_env(1)}),
+                        time.perf_counter()))
     for entry in running:
         status = finish(entry) or status
     return status

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from book.generative import gan, toy2d
-from tools.chapters import BENCH, ROOT
+from tools.chapters import BENCH, ROOT, commit_stamp
 
 N_SAMPLES = 2500
 BAR_LOSSES = ("gan-qp", "wgan-gp", "wgan-div")
@@ -127,8 +127,6 @@ def main(argv: list[str]) -> int:
     print(f"written {os.path.relpath(out, ROOT)}")
     if "ring8" in result and all(n in result["ring8"] for n in BAR_LOSSES) \
             and os.path.abspath(args.out) == str(BENCH / "gan.json"):
-        from tools.bench_wordvec import commit_stamp
-
         CHAPTER_JSON.write_text(json.dumps({
             **commit_stamp(), "seeds": BAR_SEEDS, "config": asdict(book_cfg),
             "ring8": {name: {key: {"mean": round(float(np.mean(v)), 4),

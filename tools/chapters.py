@@ -42,9 +42,13 @@ KILL_AFTER = 600
 #: slower (317 us against 13 us with one thread, measured on a 2-core AMD EPYC VM). One
 #: thread is fast everywhere, and it is what a one-CPU Binder session has anyway.
 #: ``make robust`` also runs every chapter with two threads.
+def thread_env(n: int) -> dict[str, str]:
+    """Environment variables that give OpenMP, MKL and OpenBLAS (so torch and NumPy) n threads."""
+    return {f"{lib}_NUM_THREADS": str(n) for lib in ("OMP", "MKL", "OPENBLAS")}
+
+
 KERNEL_ENV = {"BOOK_SLIDERS": "static", "PYTHONHASHSEED": "0", "HF_HUB_OFFLINE": "1",
-              "OMP_WAIT_POLICY": "passive", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-              "OPENBLAS_NUM_THREADS": "1"}
+              "OMP_WAIT_POLICY": "passive", **thread_env(1)}
 
 
 @dataclass
@@ -56,6 +60,11 @@ class Result:
     error: str = ""
     cached: bool = False
     slowest: list = field(default_factory=list)  # [(seconds, first line of the cell)]
+
+    @property
+    def last_error(self) -> str:
+        """The last non-empty line of the error (the failing assertion), or ''."""
+        return next((ln for ln in reversed(self.error.splitlines()) if ln.strip()), "")
 
     @property
     def within_budget(self) -> bool:
@@ -239,9 +248,16 @@ def failure_table(failed: dict[str, Result]) -> str:
     """Every failing chapter with the last line of its error (the failing assertion)."""
     rows = [f"{len(failed)} chapter(s) failed:", f"{'chapter':32} error"]
     for stem, r in failed.items():
-        last = next((ln for ln in reversed(r.error.splitlines()) if ln.strip()), "")
-        rows.append(f"{stem:32} {last[:200]}")
+        rows.append(f"{stem:32} {r.last_error[:200]}")
     return "\n".join(rows)
+
+
+def commit_stamp() -> dict:
+    """The commit a benchmark ran on, and whether book/ or tools/ differed from it."""
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout
+    dirty = git("status", "--porcelain", "--", "book", "tools").strip()
+    return {"commit": git("rev-parse", "HEAD").strip(), "dirty": bool(dirty)}
 
 
 def table(results: list[Result]) -> str:

@@ -32,15 +32,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 
-from tools.chapters import BENCH, ROOT, run_chapter, toc_chapters
+from tools.chapters import BENCH, ROOT, run_chapter, thread_env, toc_chapters
 
-TWO_THREADS = {"OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2"}
 VARIANTS: dict[str, dict[str, str]] = {
     "seed1": {"BOOK_SEED": "1"},
     "seed2": {"BOOK_SEED": "2"},
     "seed3": {"BOOK_SEED": "3"},
     "nosimd": {"ATEN_CPU_CAPABILITY": "default"},
-    "2threads": TWO_THREADS,
+    "2threads": thread_env(2),
 }
 
 
@@ -85,9 +84,8 @@ def main(argv: list[str]) -> int:
         path, name = job
         r = run_chapter(path, cache=False, env=VARIANTS[name])
         status = "ok" if r.ok else "FAILED"
-        last = next((ln for ln in reversed(r.error.splitlines()) if ln.strip()), "")
         print(f"{path.stem:32} {name:8} {r.seconds:6.1f} s {r.peak_mb:6.0f} MB  {status}"
-              + (f"  {last[:150]}" if last else ""), flush=True)
+              + (f"  {r.last_error[:150]}" if r.error else ""), flush=True)
         return job, r
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
