@@ -21,6 +21,7 @@ controls over the grid of frames (nested stacks, one link per inner stack).
 from __future__ import annotations
 
 import base64
+import html
 import io
 import itertools
 import os
@@ -38,14 +39,18 @@ MAX_PAGE_BYTES = 5_000_000
 DEFAULT_DPI = 72
 MODES = ("auto", "static", "live")
 
-# Bytes of frames already put on the page by this kernel (one kernel = one chapter).
+# Bytes of frames already put on the page by this kernel (one kernel = one chapter),
+# and the captioned sliders shown so far (their numbers).
 _page_bytes = 0
+_sliders_shown = 0
 
 
 def reset_page_budget() -> None:
-    """Forget the frames counted so far (for tests; a chapter runs in its own kernel)."""
-    global _page_bytes
+    """Forget the frames and captions counted so far (for tests; a chapter runs in its own
+    kernel)."""
+    global _page_bytes, _sliders_shown
     _page_bytes = 0
+    _sliders_shown = 0
 
 
 def resolve_mode(mode: str = "auto") -> str:
@@ -249,21 +254,35 @@ def build_live(draw: Callable[..., Any], params: list[Param], *,
     return widgets.VBox([*controls, out])
 
 
-def show(draw: Callable[..., Any], *, default: dict[str, Any] | None = None,
-         dpi: int = DEFAULT_DPI, mode: str = "auto", max_bytes: int = MAX_PAGE_BYTES,
-         **values: Sequence) -> None:
+def caption_html(number: int, caption: str) -> str:
+    """The numbered caption under a slider figure ("Slider 2. What to see ...")."""
+    if not isinstance(caption, str) or not caption.strip():
+        raise ValueError("caption must be a non-empty string saying what the slider shows")
+    text = html.escape(caption.strip())
+    return (f'<p class="slider-caption"><span class="caption-number">Slider {number}. </span>'
+            f'{text}</p>')
+
+
+def show(draw: Callable[..., Any], *, caption: str | None = None,
+         default: dict[str, Any] | None = None, dpi: int = DEFAULT_DPI, mode: str = "auto",
+         max_bytes: int = MAX_PAGE_BYTES, **values: Sequence) -> None:
     """Display ``draw(**params)`` with a slider (or toggle buttons) per parameter.
 
     ``draw`` makes a matplotlib figure (returned, or left as the current figure).
     ``values`` maps one or two parameter names to their values; ``default`` picks the
-    value shown first (else the first value). See the module docstring for the modes.
+    value shown first (else the first value). ``caption`` says what to see; it is shown
+    under the figure, numbered per page. See the module docstring for the modes.
     """
-    global _page_bytes
+    global _page_bytes, _sliders_shown
     params = _params(values, default)
+    label = caption_html(_sliders_shown + 1, caption) if caption is not None else None
     if resolve_mode(mode) == "live":
         display(build_live(draw, params, dpi=dpi))
-        return
-    slider = build_static(draw, params, dpi=dpi, max_bytes=max_bytes)
-    _page_bytes += slider.page_bytes
-    display(HTML(slider.fallback_html()))
-    display(slider.widget())
+    else:
+        slider = build_static(draw, params, dpi=dpi, max_bytes=max_bytes)
+        _page_bytes += slider.page_bytes
+        display(HTML(slider.fallback_html()))
+        display(slider.widget())
+    if label:
+        _sliders_shown += 1
+        display(HTML(label))

@@ -127,3 +127,15 @@ def test_live_mode_redraws_through_the_kernel():
     assert isinstance(out, widgets.Output) and calls == [3]  # default drawn at once
     control.index = 0
     assert calls == [3, 1]
+
+
+def test_captions_are_numbered_per_page_and_escaped(monkeypatch):
+    shown = []
+    monkeypatch.setattr(sliders, "display", shown.append)
+    sliders.show(draw_line, a=[1, 2], mode="static", caption="first <b>")
+    sliders.show(draw_line, a=[1, 2], mode="live", caption="second")
+    captions = [s.data for s in shown if "slider-caption" in getattr(s, "data", "")]
+    assert "Slider 1. " in captions[0] and "first &lt;b&gt;" in captions[0]
+    assert "Slider 2. " in captions[1]
+    with pytest.raises(ValueError, match="non-empty"):
+        sliders.show(draw_line, a=[1, 2], mode="static", caption="  ")

@@ -52,7 +52,7 @@ def main(argv: list[str]) -> int:
     toc = ["format: jb-book", "root: intro", "chapters:"]
     toc += [f"  - file: chapters/{s}" for s in stems]
     (src / "_toc.yml").write_text("\n".join(toc) + "\n")
-    cmd = ["jupyter-book", "build", str(src), "--path-output", str(out),
+    cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(src), "--path-output", str(out),
            "-W", "-n", "--keep-going"]
     print(" ".join(cmd), flush=True)
     done = subprocess.run(cmd, env={**os.environ, **KERNEL_ENV})
