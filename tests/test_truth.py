@@ -35,6 +35,12 @@ def test_a_typed_number_that_a_cell_printed_is_found():
         == ["6e-7"]
 
 
+def test_a_setting_written_in_the_code_is_not_a_result():
+    nb = _nb("p = 0.15: loss 4.81")
+    nb.cells[0].source = "for p in [0.15, 0.4]:\n    train(p)"
+    assert [n for _, n in truth.unglued_numbers("at $p = 0.15$ the loss is 4.81\n", nb)] == ["4.81"]
+
+
 def test_numbers_in_code_and_maths_blocks_are_not_prose():
     text = "```{code-cell} ipython3\nprint(0.5682)\n```\n$$\nx = 0.5682\n$$\n"
     assert truth.unglued_numbers(text, _nb("0.5682")) == []

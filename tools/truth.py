@@ -5,7 +5,8 @@ executed (the build's execution cache, filled by ``tools.chapters``):
 
 - ``unglued_numbers``: a decimal number typed in the prose or its inline maths (outside
   code and glue roles) that one of the chapter's cells also prints (the printed value rounded to the
-  prose's decimals). Such a number must come from the cell through ``{glue:text}``.
+  prose's decimals), unless the code writes it as a literal (a setting, like ``p = 0.15``).
+  Such a number must come from the cell through ``{glue:text}``.
 - ``uncaptioned_figures``: an image output not stored by ``glue`` (so not shown through a
   numbered ``glue:figure``), a ``glue:figure``/``{figure}`` without a caption or a name,
   and a ``sliders.show`` call without a ``caption=``.
@@ -123,14 +124,28 @@ def _matches(prose: str, printed: list[tuple[float, str]]) -> bool:
     return any(round(abs(v), decimals) == value for v, _ in printed)
 
 
+def _code_literals(nb) -> set[float]:
+    """The numbers written in the code cells' source: settings the chapter chose, not results."""
+    found = set()
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            for m in re.finditer(r"(?<![\w.])\d*\.?\d+(?:[eE][-+]?\d+)?", cell.source):
+                found.add(float(m.group()))
+    return found
+
+
 def unglued_numbers(text: str, nb) -> list[tuple[int, str]]:
-    """(line, number) of prose decimals with >= 3 significant digits that a cell printed."""
-    printed = _printed_values(nb)
+    """(line, number) of prose decimals (two or more significant digits, or scientific
+    notation) that a cell printed and that are not a setting written in the code."""
+    printed, settings = _printed_values(nb), _code_literals(nb)
     found = []
     for i, line in prose_lines(text):
         for m in _NUMBER.finditer(_strip_inline(line)):
-            if (_significant(m.group(1)) >= 2 or "e" in m.group(1).lower()) and _matches(m.group(1), printed):
-                found.append((i, m.group(1)))
+            number = m.group(1)
+            if not (_significant(number) >= 2 or "e" in number.lower()):
+                continue
+            if float(number) not in settings and _matches(number, printed):
+                found.append((i, number))
     return found
 
 

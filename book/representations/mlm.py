@@ -4,8 +4,8 @@ Chapter ``mlm_through_dropout`` derives why replacing a fraction ``p`` of the to
 ``[MASK]`` is dropout without the ``1/(1-p)`` rescaling, and the correction that makes the
 fine-tuning input match the pre-training input in expectation. Here: inverted dropout, the
 three ways to feed embeddings (uncorrected, corrected at fine-tuning, corrected at
-pre-training), a tiny 2-layer masked LM on Wikipedia windows, the statistics that compare
-pre-training with fine-tuning, and a linear probe for a downstream task.
+pre-training) and a tiny 2-layer masked LM on Wikipedia windows. What compares
+pre-training with fine-tuning is in ``mlm_probe``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -154,11 +153,26 @@ class TrainConfig:
 
 def mlm_loss(model: TinyMLM, ids: torch.Tensor, p: float, generator: torch.Generator,
              correction: str = "none") -> torch.Tensor:
-    """Cross-entropy of the original tokens at the masked positions (one fresh mask draw)."""
+    """Cross-entropy of the original tokens at the masked positions (one fresh mask draw).
+
+    ``<unk>`` is never a target (it stands for 26% of the Wikipedia tokens and would teach
+    the model to guess "some rare word"); it can still be masked, and is seen as context.
+    A batch without a target has loss 0 (and no gradient).
+    """
     masked = mask_positions(ids.shape, p, generator)
-    masked[0, 0] |= not masked.any()  # at least one target
+    targets = masked & (ids != UNK_ID)
     h = model.hidden_states(ids, p, masked, correction)[-1]
-    return F.cross_entropy(model.logits(h[masked]), ids[masked])
+    losses = F.cross_entropy(model.logits(h[targets]), ids[targets], reduction="sum")
+    return losses / max(int(targets.sum()), 1)
+
+
+def unigram_entropy(windows: torch.Tensor, vocab_size: int) -> float:
+    """Entropy (nats) of the token frequencies without ``<unk>``: the loss of a model that
+    ignores the context, on the targets of :func:`mlm_loss`."""
+    counts = torch.bincount(windows.flatten(), minlength=vocab_size).double()
+    counts[UNK_ID] = 0
+    freq = counts[counts > 0] / counts.sum()
+    return float(-(freq * freq.log()).sum())
 
 
 def train_mlm(windows: torch.Tensor, p: float, cfg: MLMConfig, train: TrainConfig = TrainConfig(),
@@ -186,91 +200,3 @@ def train_mlm(windows: torch.Tensor, p: float, cfg: MLMConfig, train: TrainConfi
         opt.step()
         sched.step()
     return model.eval(), losses
-
-
-@dataclass
-class LayerStats:
-    """Per state of :meth:`TinyMLM.hidden_states`, arrays of shape ``(L + 2,)``.
-
-    ``norm_pre``: mean ``|h|`` in pre-training (masked input); ``norm_raw``, ``norm_fixed``:
-    at fine-tuning without, with the correction. ``gap_raw``, ``gap_fixed``: relative distance
-    between the fine-tuning state and its pre-training mean over masks (:func:`split_gap`).
-    """
-
-    norm_pre: np.ndarray
-    norm_raw: np.ndarray
-    norm_fixed: np.ndarray
-    gap_raw: np.ndarray
-    gap_fixed: np.ndarray
-
-
-def split_gap(half1: torch.Tensor, half2: torch.Tensor, target: torch.Tensor) -> float:
-    """``sqrt(sum <a1 - g, a2 - g> / sum <a1, a2>)``, the relative distance ``|a - g| / |a|``
-    between the mean ``a`` of a random tensor and ``g``, from two independent Monte-Carlo
-    means ``a1, a2`` (unbiased for ``|a - g|^2``: no ``Var / n`` floor); clipped at 0."""
-    if not half1.shape == half2.shape == target.shape:
-        raise ValueError(f"shapes differ: {tuple(half1.shape)}, {tuple(half2.shape)}, "
-                         f"{tuple(target.shape)}")
-    num = ((half1 - target) * (half2 - target)).sum()
-    den = (half1 * half2).sum()
-    if den <= 0:
-        raise ValueError("the two means have no positive overlap: nothing to measure against")
-    return float(torch.sqrt(torch.clamp(num / den, min=0.0)))
-
-
-@torch.no_grad()
-def activation_stats(model: TinyMLM, windows: torch.Tensor, p: float, samples: int = 32,
-                     seed: int = 0) -> LayerStats:
-    """States seen in pre-training (``samples`` mask draws at rate ``p``) against those at
-    fine-tuning, uncorrected and corrected."""
-    p = _rate(p, zero=False)
-    if checks.integer(samples, "samples", 2) % 2:
-        raise ValueError(f"samples must be even (two halves), got {samples}")
-    g = seeding.generator(seed)
-    raw = model.hidden_states(windows, p)
-    fixed = model.hidden_states(windows, p, correction="finetune")
-    halves = [[torch.zeros_like(h) for h in raw] for _ in range(2)]
-    norm_pre = np.zeros(len(raw))
-    for s in range(samples):
-        masked = mask_positions(windows.shape, p, g)
-        for k, h in enumerate(model.hidden_states(windows, p, masked)):
-            halves[s % 2][k] += h / (samples // 2)
-            norm_pre[k] += float(h.norm(dim=-1).mean()) / samples
-
-    def norms(states):
-        return np.array([float(h.norm(dim=-1).mean()) for h in states])
-
-    def gaps(states):
-        return np.array([split_gap(a, b, t) for a, b, t in zip(*halves, states)])
-
-    return LayerStats(norm_pre, norms(raw), norms(fixed), gaps(raw), gaps(fixed))
-
-
-@torch.no_grad()
-def pooled_features(model: TinyMLM, windows: torch.Tensor, p: float,
-                    correction: str = "none") -> torch.Tensor:
-    """Fine-tuning features: the final normalised state averaged over positions, ``(N, d)``."""
-    return model.hidden_states(windows, p, None, correction)[-1].mean(dim=1)
-
-
-def probe_accuracy(features: torch.Tensor, labels: torch.Tensor, folds: int = 5,
-                   seed: int = 0, C: float = 1.0) -> np.ndarray:
-    """Held-out accuracy of a standardised logistic-regression probe in each stratified fold."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-    from threadpoolctl import threadpool_limits
-
-    if len(features) != len(labels):
-        raise ValueError(f"{len(features)} feature rows but {len(labels)} labels")
-    checks.integer(folds, "folds", 2)
-    x, y = np.asarray(features, dtype=np.float64), np.asarray(labels)
-    accs = []
-    # one BLAS thread: on a shared 2-core machine spinning BLAS threads make these small
-    # solves many times slower (as in wordvec.truncated_svd)
-    with threadpool_limits(limits=1, user_api="blas"):
-        for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seeding.seed(seed)).split(x, y):
-            clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=5000))
-            accs.append(clf.fit(x[tr], y[tr]).score(x[te], y[te]))
-    return np.array(accs)

@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from book.representations import mlm
+from book.representations import mlm, mlm_probe
 
 
 def small_model(vocab=30, d=16, seq_len=8, seed=0):
@@ -140,6 +140,7 @@ def test_pretrain_and_finetune_corrections_are_a_reparametrisation():
 def test_mlm_loss_is_cross_entropy_at_the_masked_positions():
     model = small_model()
     ids = torch.randint(2, 30, (4, 8))
+    ids[:, ::3] = mlm.UNK_ID  # <unk> is context, never a target
     loss = mlm.mlm_loss(model, ids, 0.3, torch.Generator().manual_seed(6))
     masked = mlm.mask_positions(ids.shape, 0.3, torch.Generator().manual_seed(6))
     x = model.tok.weight[ids].clone()
@@ -147,9 +148,19 @@ def test_mlm_loss_is_cross_entropy_at_the_masked_positions():
     for blk in model.blocks:
         x = blk(x, model.attn_bias)
     logits = model.norm(x) @ model.tok.weight.T + model.bias
-    logp = torch.log_softmax(logits[masked], -1)
-    ref = -logp[torch.arange(int(masked.sum())), ids[masked]].mean()
+    target = masked & (ids != mlm.UNK_ID)
+    assert target.sum() < masked.sum()
+    logp = torch.log_softmax(logits[target], -1)
+    ref = -logp[torch.arange(int(target.sum())), ids[target]].mean()
     torch.testing.assert_close(loss, ref)
+    only_unk = torch.full((2, 8), mlm.UNK_ID)
+    assert float(mlm.mlm_loss(model, only_unk, 0.5, torch.Generator().manual_seed(1))) == 0.0
+
+
+def test_unigram_entropy_leaves_out_unk():
+    windows = torch.tensor([[0, 0, 2, 3], [2, 2, 3, 0]])
+    freq = np.array([3, 2]) / 5   # word 2 three times, word 3 twice; <unk> ignored
+    assert mlm.unigram_entropy(windows, 5) == pytest.approx(-(freq * np.log(freq)).sum())
 
 
 def test_train_mlm_learns_to_copy_the_context():
@@ -172,27 +183,27 @@ def test_split_gap_is_unbiased_where_the_naive_estimate_is_not():
     g = torch.Generator().manual_seed(7)
     a, t = torch.ones(2000, dtype=torch.float64), torch.full((2000,), 1.1, dtype=torch.float64)
     exact = 0.1  # |a - t| / |a|
-    assert mlm.split_gap(a, a, t) == pytest.approx(exact)
+    assert mlm_probe.split_gap(a, a, t) == pytest.approx(exact)
     noise = 0.5  # standard deviation of each half-mean
     est, naive = [], []
     for _ in range(20):
         h1 = a + noise * torch.randn(2000, generator=g, dtype=torch.float64)
         h2 = a + noise * torch.randn(2000, generator=g, dtype=torch.float64)
-        est.append(mlm.split_gap(h1, h2, t))
+        est.append(mlm_probe.split_gap(h1, h2, t))
         naive.append(float((((h1 + h2) / 2 - t).norm() / a.norm())))
     assert abs(np.mean(est) - exact) < 0.02
     assert np.mean(naive) > 0.3  # sqrt(0.01 + 0.125): the variance floor
     with pytest.raises(ValueError, match="shapes differ"):
-        mlm.split_gap(a, a[:3], t)
+        mlm_probe.split_gap(a, a[:3], t)
     with pytest.raises(ValueError, match="no positive overlap"):
-        mlm.split_gap(a, -a, t)
+        mlm_probe.split_gap(a, -a, t)
 
 
 def test_activation_stats_at_the_input_match_the_theory():
     p = 0.4
     model = small_model(seed=8)
     ids = torch.randint(2, 30, (64, 8), generator=torch.Generator().manual_seed(8))
-    st = mlm.activation_stats(model, ids, p, samples=64, seed=1)
+    st = mlm_probe.activation_stats(model, ids, p, samples=64, seed=1)
     e, m = model.tok.weight[ids].detach(), model.tok.weight[mlm.MASK_ID].detach()
     mean = (1 - p) * e + p * m
     exact = float((p * (m - e)).norm() / mean.norm())
@@ -205,26 +216,42 @@ def test_activation_stats_at_the_input_match_the_theory():
     assert st.norm_pre[0] == pytest.approx(ref_pre, rel=0.03)
     assert len(st.gap_raw) == model.cfg.n_layers + 2
     with pytest.raises(ValueError, match="samples must be even"):
-        mlm.activation_stats(model, ids, p, samples=3)
+        mlm_probe.activation_stats(model, ids, p, samples=3)
     with pytest.raises(ValueError, match=r"p must be a number in \(0, 1\)"):
-        mlm.activation_stats(model, ids, 0.0)
+        mlm_probe.activation_stats(model, ids, 0.0)
 
 
 def test_pooled_features_are_the_mean_final_state():
     model = small_model()
     ids = torch.randint(2, 30, (5, 8))
     ref = model.hidden_states(ids, 0.2, None, "finetune")[-1].mean(1)
-    torch.testing.assert_close(mlm.pooled_features(model, ids, 0.2, "finetune"), ref)
+    torch.testing.assert_close(mlm_probe.pooled_features(model, ids, 0.2, "finetune"), ref)
 
 
 def test_probe_accuracy_separable_and_random():
     rng = np.random.default_rng(0)
     y = np.repeat([0, 1, 2], 60)
     x = rng.normal(size=(180, 5)) + 4 * np.eye(5)[y]
-    assert mlm.probe_accuracy(torch.tensor(x), torch.tensor(y)).min() > 0.95
-    noise = mlm.probe_accuracy(torch.tensor(rng.normal(size=(180, 5))), torch.tensor(y))
+    assert mlm_probe.probe_accuracy(torch.tensor(x), torch.tensor(y)).min() > 0.95
+    noise = mlm_probe.probe_accuracy(torch.tensor(rng.normal(size=(180, 5))), torch.tensor(y))
     assert abs(noise.mean() - 1 / 3) < 0.15
     with pytest.raises(ValueError, match="180 feature rows but 3 labels"):
-        mlm.probe_accuracy(torch.tensor(x), torch.tensor(y[:3]))
+        mlm_probe.probe_accuracy(torch.tensor(x), torch.tensor(y[:3]))
     with pytest.raises(ValueError, match="folds must be an integer >= 2"):
-        mlm.probe_accuracy(torch.tensor(x), torch.tensor(y), folds=1)
+        mlm_probe.probe_accuracy(torch.tensor(x), torch.tensor(y), folds=1)
+
+
+def test_finetune_classifier_learns_a_separable_task_and_leaves_the_model():
+    model = small_model(vocab=12)
+    before = copy.deepcopy(model.state_dict())
+    labels = torch.arange(60) % 2
+    windows = torch.where(labels[:, None] == 1, torch.tensor(5), torch.tensor(7)).expand(60, 8)
+    rows = torch.arange(60)
+    loss, acc = mlm_probe.finetune_classifier(model, windows.clone(), labels, rows[:40], rows[40:],
+                                              0.2, "finetune",
+                                              mlm_probe.FinetuneConfig(steps=30, lr=1e-2))
+    assert acc == 1.0 and loss < 0.2
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(v, before[k])
+    with pytest.raises(ValueError, match="labels"):
+        mlm_probe.finetune_classifier(model, windows, labels[:5], rows, rows, 0.2)
