@@ -18,6 +18,7 @@ class Frame:
     step: int
     samples: np.ndarray   # (n, 2)
     critic: np.ndarray    # (n_grid, n_grid), rows along y
+    cpu_seconds: float = 0.0  # CPU time of the training thread since the start of training
 
 
 def on_grid(f: Callable, extent: float, n: int = 48) -> np.ndarray:
@@ -40,8 +41,9 @@ class Film:
     extent: float
     frames: list[Frame] = field(default_factory=list)
 
-    def snap(self, step: int, G: Callable, D: Callable) -> None:
+    def snap(self, step: int, G: Callable, D: Callable, cpu_seconds: float = 0.0) -> None:
         """Keep a frame of generator ``G`` and critic ``D`` if ``step`` is one of the steps."""
         if step in self.steps:
             with torch.no_grad():
-                self.frames.append(Frame(step, G(self.z).numpy(), on_grid(D, self.extent)))
+                self.frames.append(Frame(step, G(self.z).numpy(), on_grid(D, self.extent),
+                                         cpu_seconds))

@@ -224,8 +224,9 @@ def train(cfg: GANConfig, data, seed: int = 0, snapshots: tuple[int, ...] = (),
 
     Each generator step follows ``cfg.critic_steps`` critic steps on fresh batches.
     ``snapshots`` are generator steps (0 = before training) at which a :class:`film.Frame`
-    is kept: ``n_show`` samples from a fixed latent batch and the critic on a grid of
-    ``[-extent, extent]^2``. ``max_seconds`` stops early on wall time. A NaN or an
+    is kept: ``n_show`` samples from a fixed latent batch, the critic on a grid of
+    ``[-extent, extent]^2`` and the CPU time of this thread so far (anytime curves).
+    ``max_seconds`` stops early on wall time. A NaN or an
     infinite loss raises :class:`book.training.Diverged` (with ``keep_partial`` the run
     stops there and is returned with ``diverged`` set). Runs on ``cfg.threads`` torch
     threads (one by default: the networks are too small for a second one to help).
@@ -249,7 +250,7 @@ def train(cfg: GANConfig, data, seed: int = 0, snapshots: tuple[int, ...] = (),
             bar = training.progress(bar, desc=f"training {cfg.loss}")
         per_step = cfg.critic_steps + 1   # batches of real data and of noise per generator step
         chunk = 100                       # generator steps sampled at once (fewer, larger calls)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.thread_time()
         step = 0
         try:
             shots.snap(0, G, D)
@@ -278,7 +279,7 @@ def train(cfg: GANConfig, data, seed: int = 0, snapshots: tuple[int, ...] = (),
                 scale = 1.0 - (1.0 - cfg.lr_end) * (step + 1) / cfg.steps
                 opt_g.param_groups[0]["lr"] = cfg.lr_g * scale
                 opt_d.param_groups[0]["lr"] = cfg.lr_d * scale
-                shots.snap(step + 1, G, D)
+                shots.snap(step + 1, G, D, time.thread_time() - cpu_start)
                 if max_seconds is not None and time.perf_counter() - start > max_seconds:
                     step += 1
                     break
