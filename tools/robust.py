@@ -15,6 +15,7 @@ the CPU that wrote it. Each chapter runs in a fresh kernel (nothing is cached) u
     python -m tools.robust gan_zoo vq_vae           # some chapters
     python -m tools.robust --variants seed1,nosimd  # some variants
     python -m tools.robust --jobs 2                 # two executions side by side
+    python -m tools.robust gan_zoo --save /tmp/nb   # keep the executed notebooks
 
 Prints a table of chapters x variants (seconds, or FAIL) and writes
 ``_build/bench/robust.json`` with each run's seconds, peak memory and error. Exit status 1
@@ -31,6 +32,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
+from pathlib import Path
 
 from tools.chapters import BENCH, ROOT, run_chapter, thread_env, toc_chapters
 
@@ -61,6 +63,9 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--variants", default=",".join(VARIANTS),
                     help=f"comma-separated, from {', '.join(VARIANTS)}")
     ap.add_argument("--jobs", type=int, default=1, help="executions side by side (default 1)")
+    ap.add_argument("--save", default=None,
+                    help="a folder for the executed notebooks (<chapter>-<variant>.ipynb), to "
+                         "read the margins each variant printed")
     args = ap.parse_args(argv)
     names = [v for v in args.variants.split(",") if v]
     unknown = [v for v in names if v not in VARIANTS]
@@ -82,7 +87,11 @@ def main(argv: list[str]) -> int:
 
     def one(job):
         path, name = job
-        r = run_chapter(path, cache=False, env=VARIANTS[name])
+        save = None
+        if args.save:
+            save = Path(args.save).resolve() / f"{path.stem}-{name}.ipynb"
+            save.parent.mkdir(parents=True, exist_ok=True)
+        r = run_chapter(path, cache=False, env=VARIANTS[name], save=save)
         status = "ok" if r.ok else "FAILED"
         print(f"{path.stem:32} {name:8} {r.seconds:6.1f} s {r.peak_mb:6.0f} MB  {status}"
               + (f"  {r.last_error[:150]}" if r.error else ""), flush=True)
