@@ -217,3 +217,72 @@ def fit_slope(x, y) -> float:
     if np.any(x <= 0) or np.any(y <= 0):
         raise ValueError("x and y must be positive to fit a slope on a log-log scale")
     return float(np.polyfit(np.log(x), np.log(y), 1)[0])
+
+
+# ------------------------------------------------------------- tuned rates on quadratics
+def heavy_ball_rate(eigenvalues, lr, beta) -> np.ndarray:
+    """Contraction per step of heavy ball on a quadratic with these Hessian eigenvalues.
+
+    In each eigen-direction the iteration is x_{n+1} = (1 + β - lr λ) x_n - β x_{n-1}, whose
+    characteristic roots solve z² - (1 + β - lr λ) z + β = 0; the rate is the largest |z| over
+    the eigenvalues. ``lr`` and ``beta`` broadcast (a grid of settings); β = 0 is plain GD,
+    rate max_λ |1 - lr λ|.
+    """
+    lam = np.asarray(eigenvalues, dtype=float)
+    if lam.ndim != 1 or lam.size == 0 or np.any(lam < 0):
+        raise ValueError(f"eigenvalues must be a non-empty 1-D array >= 0, got {eigenvalues!r}")
+    lr, beta = np.asarray(lr, dtype=float)[..., None], np.asarray(beta, dtype=float)[..., None]
+    if np.any(lr <= 0) or np.any(beta < 0) or np.any(beta >= 1):
+        raise ValueError("lr must be > 0 and beta in [0, 1)")
+    b = 1 + beta - lr * lam                                 # (..., len(lam))
+    root = np.sqrt((b**2 - 4 * beta).astype(complex))
+    radius = np.maximum(np.abs((b + root) / 2), np.abs((b - root) / 2))
+    return radius.max(-1)
+
+
+def tuned_gd(lam_min: float, lam_max: float) -> tuple[float, float]:
+    """(lr, rate) of the best GD step on a quadratic with spectrum in [lam_min, lam_max]:
+    lr = 2/(λmin + λmax), rate (κ-1)/(κ+1) with κ = λmax/λmin."""
+    lam_min, lam_max = checks.positive(lam_min, "lam_min"), checks.positive(lam_max, "lam_max")
+    if lam_max < lam_min:
+        raise ValueError(f"need lam_min <= lam_max, got {lam_min}, {lam_max}")
+    kappa = lam_max / lam_min
+    return 2 / (lam_min + lam_max), (kappa - 1) / (kappa + 1)
+
+
+def tuned_heavy_ball(lam_min: float, lam_max: float) -> tuple[float, float, float]:
+    """(lr, β, rate) of Polyak's best heavy ball on that quadratic:
+    lr = 4/(√λmax + √λmin)², β = rate², rate (√κ-1)/(√κ+1)."""
+    lam_min, lam_max = checks.positive(lam_min, "lam_min"), checks.positive(lam_max, "lam_max")
+    if lam_max < lam_min:
+        raise ValueError(f"need lam_min <= lam_max, got {lam_min}, {lam_max}")
+    sk = np.sqrt(lam_max / lam_min)
+    rate = (sk - 1) / (sk + 1)
+    return 4 / (np.sqrt(lam_max) + np.sqrt(lam_min)) ** 2, rate**2, rate
+
+
+# ------------------------------------------------------------------------ mini-batch SGD
+def minibatch_sgd(X, y, theta0, lr: float, batch: int, steps: int, chains: int,
+                  rng: np.random.Generator) -> np.ndarray:
+    """Independent SGD runs on least squares L(θ) = (1/2N) Σ (x_iᵀθ - y_i)².
+
+    Each step draws ``batch`` samples with replacement per chain and moves by
+    -lr (1/B) Σ_b x_b (x_bᵀθ - y_b), an unbiased estimate of -lr ∇L(θ).
+    Returns the iterates of every chain, shape (steps+1, chains, d).
+    """
+    X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
+    if X.ndim != 2 or y.shape != (X.shape[0],):
+        raise ValueError(f"X must be (N, d) and y (N,), got {X.shape} and {y.shape}")
+    lr = checks.positive(lr, "lr")
+    batch, steps, chains = (checks.integer(batch, "batch"), checks.integer(steps, "steps"),
+                            checks.integer(chains, "chains"))
+    theta = np.tile(checks.vector(theta0, "theta0"), (chains, 1))   # (K, d)
+    out = np.empty((steps + 1, chains, X.shape[1]))
+    out[0] = theta
+    for n in range(steps):
+        idx = rng.integers(0, X.shape[0], size=(chains, batch))
+        Xb, yb = X[idx], y[idx]                                       # (K, B, d), (K, B)
+        residual = np.einsum("kbd,kd->kb", Xb, theta) - yb
+        theta = theta - lr * np.einsum("kb,kbd->kd", residual, Xb) / batch
+        out[n + 1] = theta
+    return out

@@ -94,6 +94,28 @@ def hutchinson_logdet(J: torch.Tensor, terms: int, probes: int,
     return est
 
 
+def expm_action(A: torch.Tensor, x: torch.Tensor, terms: int) -> torch.Tensor:
+    """e^A x by the truncated series sum_{k<terms} A^k x / k!: ``terms`` matrix-vector
+    products, O(terms d^2) per column of x, never forming e^A (O(d^3)).
+
+    ``A`` is (d, d), ``x`` is (d,) or (d, m). The tail after K terms is at most
+    ||A||^K / K! * e^||A|| * ||x||, so K a few times ||A|| suffices.
+    """
+    _check_square(A)
+    if A.ndim != 2:
+        raise ValueError(f"A must be one matrix (d, d), got {tuple(A.shape)}")
+    if not isinstance(x, torch.Tensor) or x.ndim not in (1, 2) or x.shape[0] != A.shape[0]:
+        raise ValueError(f"x must be a tensor (d,) or (d, m) with d = {A.shape[0]}, "
+                         f"got {tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+    terms = checks.integer(terms, "terms")
+    term, total = x, x
+    for k in range(1, terms):
+        # A^k x / k! = A (A^{k-1} x / (k-1)!) / k
+        term = A @ term / k
+        total = total + term
+    return total
+
+
 def unit_circle_image(M: torch.Tensor, points: int = 200) -> torch.Tensor:
     """Image of the unit circle under a 2x2 matrix M, shape (2, points).
 

@@ -206,3 +206,51 @@ def test_fit_slope():
         dynamics.fit_slope(x, -x)
     with pytest.raises(ValueError, match="equal length"):
         dynamics.fit_slope(x, x[:3])
+
+
+def test_heavy_ball_rate_against_iteration_matrix_eigenvalues():
+    lam = np.array([0.5, 2.0, 9.0])
+    for lr, beta in [(0.1, 0.0), (0.15, 0.5), (0.2, 0.9)]:
+        # block companion matrix of (x_{n+1}, x_n) per eigenvalue
+        radii = [np.abs(np.linalg.eigvals(np.array([[1 + beta - lr * l, -beta], [1.0, 0.0]]))).max()
+                 for l in lam]
+        assert abs(dynamics.heavy_ball_rate(lam, lr, beta) - max(radii)) < 1e-10
+    grid = dynamics.heavy_ball_rate(lam, np.array([[0.1], [0.2]]), np.array([0.0, 0.5]))
+    assert grid.shape == (2, 2)
+    with pytest.raises(ValueError, match="beta in"):
+        dynamics.heavy_ball_rate(lam, 0.1, 1.0)
+
+
+def test_tuned_rates_are_the_grid_optimum_and_are_observed():
+    lam = np.geomspace(1.0, 100.0, 6)
+    lr_gd, rate_gd = dynamics.tuned_gd(1.0, 100.0)
+    lr_hb, beta_hb, rate_hb = dynamics.tuned_heavy_ball(1.0, 100.0)
+    assert abs(rate_gd - 99 / 101) < 1e-12 and abs(rate_hb - 9 / 11) < 1e-12
+    assert abs(dynamics.heavy_ball_rate(lam, lr_gd, 0.0) - rate_gd) < 1e-12
+    assert abs(dynamics.heavy_ball_rate(lam, lr_hb, beta_hb) - rate_hb) < 1e-6
+    lrs, betas = np.meshgrid(np.linspace(1e-3, 0.05, 200), np.linspace(0, 0.99, 200))
+    assert dynamics.heavy_ball_rate(lam, lrs, betas).min() >= rate_hb - 1e-3
+    assert dynamics.heavy_ball_rate(lam, lrs[0], 0.0).min() >= rate_gd - 1e-9
+    # the observed contraction of a run matches
+    quad = dynamics.quadratic(lam)
+    path = dynamics.heavy_ball(quad, np.ones(6), lr_hb, beta_hb, 400)
+    measured = (np.linalg.norm(path[-1]) / np.linalg.norm(path[200])) ** (1 / 200)
+    assert abs(measured - rate_hb) < 0.01
+    with pytest.raises(ValueError, match="lam_min <= lam_max"):
+        dynamics.tuned_gd(2.0, 1.0)
+
+
+def test_minibatch_sgd_on_one_sample_is_gd():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(1, 3))
+    y = np.array([0.7])
+    # one sample: every mini-batch is that sample, so SGD is exactly GD on it
+    paths = dynamics.minibatch_sgd(X, y, np.zeros(3), 0.1, 4, 20, 2, rng)
+    H, c = X.T @ X, X.T @ y
+    theta = np.zeros(3)
+    for n in range(20):
+        theta = theta - 0.1 * (H @ theta - c)
+    np.testing.assert_allclose(paths[-1, 0], theta, atol=1e-12)
+    assert paths.shape == (21, 2, 3) and np.array_equal(paths[:, 0], paths[:, 1])
+    with pytest.raises(ValueError, match="X must be"):
+        dynamics.minibatch_sgd(X, np.zeros(2), np.zeros(3), 0.1, 1, 1, 1, rng)

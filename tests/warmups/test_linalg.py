@@ -86,3 +86,19 @@ def test_unit_circle_image_area_is_pi_det():
     assert abs(area - math.pi * float(torch.linalg.det(M))) < 1e-3
     with pytest.raises(ValueError, match="2x2"):
         linalg.unit_circle_image(torch.eye(3, dtype=torch.float64))
+
+
+def test_expm_action_against_scipy_expm():
+    g = torch.Generator().manual_seed(6)
+    A = linalg.random_matrices(1, 20, scale=1.5, generator=g)[0]
+    x = torch.randn(20, 3, generator=g, dtype=torch.float64)
+    ref = scipy.linalg.expm(A.numpy()) @ x.numpy()
+    np.testing.assert_allclose(linalg.expm_action(A, x, 30).numpy(), ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(linalg.expm_action(A, x[:, 0], 30).numpy(), ref[:, 0],
+                               rtol=1e-12, atol=1e-12)
+    # too few terms is visibly wrong (the check can fail)
+    assert np.abs(linalg.expm_action(A, x, 3).numpy() - ref).max() > 1e-2
+    with pytest.raises(ValueError, match="x must be"):
+        linalg.expm_action(A, torch.zeros(5), 10)
+    with pytest.raises(ValueError, match="must be an integer >= 1"):
+        linalg.expm_action(A, x, 0)
