@@ -79,22 +79,23 @@ def layerwise_groups(model: nn.Module, lr: float, factors: dict[str, float]) -> 
     """Param groups for a torch optimiser: parameters under prefix ``p`` get lr x factors[p].
 
     The longest matching prefix wins; other parameters get ``lr``. Every prefix must match.
+    One group per prefix (``"prefix"`` names it, ``None`` for the rest), even when two
+    prefixes get the same learning rate, so each can be rescheduled on its own.
     """
     lr = checks.positive(lr, "lr")
     for prefix, f in factors.items():
         checks.positive(f, f"factor of {prefix!r}")
-    groups: dict[float, list] = {}
-    used = set()
+    groups: dict[str | None, list] = {}
     for name, p in model.named_parameters():
         match = max((k for k in factors if name == k or name.startswith(k + ".")),
                     key=len, default=None)
-        used.add(match)
-        groups.setdefault(lr * factors[match] if match else lr, []).append(p)
-    unused = set(factors) - used
+        groups.setdefault(match, []).append(p)
+    unused = set(factors) - set(groups)
     if unused:
         raise ValueError(f"prefixes {sorted(unused)} match no parameter; names are "
                          f"{[n for n, _ in model.named_parameters()]}")
-    return [{"params": ps, "lr": group_lr} for group_lr, ps in groups.items()]
+    return [{"params": ps, "lr": lr * factors[k] if k is not None else lr, "prefix": k}
+            for k, ps in groups.items()]
 
 
 def hook_gradients(params: Iterable[torch.Tensor],

@@ -118,6 +118,79 @@ class MaskedBiGRU(nn.Module):
         return torch.where(mask.unsqueeze(-1), h, 0.0)
 
 
+class MaskedEmbedding(nn.Embedding):
+    """An embedding whose token ``pad_id`` marks padding (Keras's ``mask_zero=True``):
+    ``compute_mask`` turns the token ids into the mask the next layers receive."""
+
+    def __init__(self, vocab_size: int, d: int, pad_id: int = 0):
+        super().__init__(vocab_size, d)
+        self.pad_id = pad_id
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return super().forward(ids)
+
+    def compute_mask(self, ids: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if ids.ndim != 2 or ids.dtype.is_floating_point:
+            raise ValueError(f"ids must be integer token ids of shape (B, n), got "
+                             f"{ids.dtype} {tuple(ids.shape)}")
+        own = ids != self.pad_id                                  # (B, n)
+        return own if mask is None else own & mask
+
+
+class MaskedMaxPool(nn.Module):
+    """Max over windows of ``k`` positions (stride ``k``) that ignores padding: a window
+    holding any real token gives the maximum over its real tokens and stays real; a window
+    of padding only gives 0 and is masked. The mask shrinks with the sequence."""
+
+    def __init__(self, k: int = 2):
+        super().__init__()
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be an integer >= 1, got {k!r}")
+        self.k = k
+
+    def _windows(self, x: torch.Tensor, mask: torch.Tensor):
+        B, n, d = x.shape
+        n_out = -(-n // self.k)                                   # ceil(n / k)
+        extra = n_out * self.k - n                                # pad the length to a multiple of k
+        x = torch.cat([x, x.new_zeros(B, extra, d)], 1).view(B, n_out, self.k, d)
+        mask = torch.cat([mask, mask.new_zeros(B, extra)], 1).view(B, n_out, self.k)
+        return x, mask
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        _check_batch(x, mask)
+        xw, mw = self._windows(x, mask)                           # (B, n_out, k, d), (B, n_out, k)
+        # max_{i in window, m_i = 1} x_i, as attention.masked_max but per window
+        top = torch.where(mw.unsqueeze(-1), xw, float("-inf")).amax(-2)
+        return torch.where(mw.any(-1, keepdim=True), top, 0.0)   # (B, n_out, d)
+
+    def compute_mask(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        # a window is real iff it holds a real token: length L becomes ceil(L / k)
+        return self._windows(x, mask)[1].any(-1)
+
+
+class MaskedSequential(nn.Module):
+    """Layers that take ``(x, mask)``; after each one, its ``compute_mask(x, mask)`` (if
+    it has one; otherwise the mask passes unchanged) gives the mask of its output, as
+    Keras propagates masks. ``trace`` returns every layer's output and mask."""
+
+    def __init__(self, *layers: nn.Module):
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+
+    def trace(self, x: torch.Tensor, mask: torch.Tensor | None = None):
+        out = []
+        for layer in self.layers:
+            y = layer(x, mask)
+            if hasattr(layer, "compute_mask"):
+                mask = layer.compute_mask(x, mask)
+            x = y
+            out.append((x, mask))
+        return out
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None):
+        return self.trace(x, mask)[-1]
+
+
 class PreLNBlock(nn.Module):
     """Pre-LN Transformer block: ``x + Attn(LN x)``, then ``x + FFN(LN x)``; the attention
     scores get an additive ``bias``, ``(n_heads, T, T)`` (:func:`attention.distance_bias`)."""

@@ -121,6 +121,22 @@ def test_layerwise_groups_give_each_prefix_its_lr():
         G.layerwise_groups(m, 0.1, {"2": 1.0})
 
 
+def test_layerwise_groups_keep_layers_with_equal_lr_apart():
+    m = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2), nn.Linear(2, 1))
+    groups = G.layerwise_groups(m, 0.1, {"0": 2.0, "1": 2.0, "2": 1.0})
+    assert [g["prefix"] for g in groups] == ["0", "1", "2"]
+    assert [g["lr"] for g in groups] == [0.2, 0.2, 0.1]
+    for g, layer in zip(groups, m):
+        assert [id(p) for p in g["params"]] == [id(p) for p in layer.parameters()]
+    # the rest (here the last layer) is its own group even at the base lr
+    rest = G.layerwise_groups(m, 0.1, {"0": 1.0})
+    assert [(g["prefix"], len(g["params"])) for g in rest] == [("0", 2), (None, 4)]
+    # torch accepts the extra key, and a schedule can move one layer alone
+    opt = torch.optim.SGD(groups, lr=0.1)
+    opt.param_groups[0]["lr"] = 0.05
+    assert [g["lr"] for g in opt.param_groups] == [0.05, 0.2, 0.1]
+
+
 def test_clip_per_parameter_matches_clip_grad_norm_tensor_by_tensor():
     a, b = make_model(), make_model()
     x, y = data()

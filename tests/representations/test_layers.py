@@ -117,3 +117,49 @@ def test_pre_ln_block_against_a_written_out_reference():
     torch.testing.assert_close(blk(x, bias), y + ff)
     with pytest.raises(ValueError, match="not divisible"):
         layers.PreLNBlock(10, 3, 8)
+
+
+def test_masked_max_pool_matches_torch_max_pool_on_each_sequence():
+    g = torch.Generator().manual_seed(3)
+    seqs = [torch.randn(n, 4, generator=g, dtype=torch.float64) for n in (5, 8, 1, 7)]
+    x, mask = attention.pad_batch(seqs, n=11, value=float("nan"))   # NaN padding must not leak
+    pool = layers.MaskedMaxPool(3)
+    out, out_mask = pool(x, mask), pool.compute_mask(x, mask)
+    assert out.shape == (4, 4, 4)
+    for b, s in enumerate(seqs):
+        # torch's own pooling of the unpadded sequence, a partial last window included
+        ref = torch.nn.functional.max_pool1d(s.T[None], 3, stride=3, ceil_mode=True)[0].T
+        assert out_mask[b].tolist() == [i < len(ref) for i in range(4)]
+        torch.testing.assert_close(out[b, : len(ref)], ref)
+        assert (out[b, len(ref):] == 0).all()
+
+
+def test_masked_sequential_propagates_the_mask_like_the_unpadded_stack():
+    torch.manual_seed(0)
+    stack = layers.MaskedSequential(layers.MaskedEmbedding(20, 6), layers.MaskedSelfAttention(6, 4),
+                                    layers.MaskedMaxPool(2), layers.MaskedBiGRU(6, 3)).double()
+    g = torch.Generator().manual_seed(1)
+    lengths = [7, 2, 10]
+    ids = torch.zeros(3, 13, dtype=torch.long)
+    for b, n in enumerate(lengths):
+        ids[b, :n] = torch.randint(1, 20, (n,), generator=g)
+    steps = stack.trace(ids)
+    for b, n in enumerate(lengths):
+        alone = stack.trace(ids[b:b + 1, :n])
+        for (y, m), (y1, m1) in zip(steps, alone):
+            assert m1.all() and m[b].sum() == m1.shape[1]
+            torch.testing.assert_close(y[b, : m1.shape[1]], y1[0])
+    out, mask = stack(ids)
+    assert mask.sum(1).tolist() == [4, 1, 5]          # ceil(L / 2) after the pooling
+    assert torch.equal(out, steps[-1][0])
+
+
+def test_masked_embedding_and_pool_arguments():
+    emb = layers.MaskedEmbedding(5, 2)
+    ids = torch.tensor([[3, 1, 0, 0]])
+    assert emb.compute_mask(ids).tolist() == [[True, True, False, False]]
+    with pytest.raises(ValueError, match="integer token ids"):
+        emb.compute_mask(torch.zeros(1, 4))
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="k must be an integer"):
+            layers.MaskedMaxPool(bad)
