@@ -1,49 +1,30 @@
 """PPMI-SVD against gensim's skip-gram (SGNS) on gensim's Wikipedia sample: ``make bench`` part.
 
-    python -m tools.bench_wordvec            # make bench: what the chapter quotes (~9 minutes)
-    python -m tools.bench_wordvec --full     # also the SGNS grid, less text, other thresholds
-    python -m tools.bench_wordvec --seeds 1  # skip the seed spreads
+    python -m tools.bench_wordvec             # make bench: the fair grid the chapter quotes
+    python -m tools.bench_wordvec --reduced   # a smaller grid (minutes, for a busy machine)
+    python -m tools.bench_wordvec --seeds 1   # skip the seed spreads
 
-``make bench`` runs the default: the PPMI-SVD grid (the chapter uses its winner), the two
-SGNS settings of the chapter (the grid's winner, ``wordvec.CHOSEN_SGNS``, and the cheap one
-the page itself trains, ``wordvec.CHAPTER_SGNS``, whose learning rate is chosen here from
-``ALPHAS`` at its number of passes), both timed, and each retrained with seeds 1, 2, ... .
-What the chapter quotes of it is written to ``chapters/word2vec_as_svd.json``, stamped with
-the commit it was measured on (commit that file with the change it measures). ``--full``
-adds what the chapter does not rely on: the SGNS grid below, and the winners on less text
-and with other vocabulary thresholds (~35 minutes more).
+A fair comparison of the two methods of chapter ``word2vec_as_svd``:
 
-Both methods see the same tokens (``wordvec.chunk(corpus.wiki_articles())``) and the same
-vocabulary (words seen >= ``wordvec.MIN_COUNT`` times), and are scored by Spearman's rho of
-cosine similarity against WordSim-353 and SimLex-999 on the same in-vocabulary pairs.
+* Both see the same tokens (``wordvec.chunk(corpus.wiki_articles())``) and the same
+  vocabulary (words seen >= ``wordvec.MIN_COUNT`` times).
+* The similarity pairs of WordSim-353 and SimLex-999 are split once, seed-free, into a dev
+  half and a test half (``wordsim.split_pairs``). Settings are *selected* on the dev half
+  (the mean of the two Spearman rhos) and *reported* on the test half only.
+* The same budget for both: each grid below has the same number of settings, and every
+  setting is scored twice, with the word vectors w alone and with w + c (word plus context
+  vectors; for the SVD, U S^p + V S^p).
+* SGNS's learning rate ``alpha`` and number of negatives are tuned, not left at gensim's
+  defaults; the SVD's shift, eigenvalue weight and window likewise.
 
-The grid (every combination is scored):
-
-* PPMI-SVD: window L in {2, 5, 8, 10} (dynamic weighting), shift k in {1, 5, 10},
-  subsampling t in {none} ({none, 1e-3} with ``--full``: subsampling never won), dimension d in {25, 50, 100, 200}, eigenvalue weight
-  p in {0, 0.25, 0.5, 0.75, 1}; alpha = 0.75. One exact (ARPACK) SVD at d = 200 per matrix;
-  its leading d triplets are the rank-d SVD, so every d is scored from it.
-* SGNS (gensim, sg=1, negative=5, sample=1e-3, alpha=0.025, one worker, seed 0):
-  dimension in {50, 100, 200}, window in {5, 10}, epochs in {5 (gensim's default), 15, 30}.
-  A coordinate search around (100, 5, 15) before fixing this grid found window 2,
-  negative=15 and sample=1e-4 no better, so they are left out to keep the run to minutes.
-
-Each method's best setting is the one with the highest mean of its two correlations. The
-winners are then rerun end to end (counting + PPMI + SVD at their own d; gensim vocabulary +
-training), and timed.
+After selection, the SGNS winner is retrained with seeds 1, 2, ... (the SVD has no seed:
+exact counts, ARPACK from a fixed start), and the chapter's own cheap SGNS
+(``wordvec.CHAPTER_SGNS``, 3 passes) is scored on the same test half over the same seeds.
 Everything runs on one core's worth of threads (gensim one worker, the SVD one BLAS thread).
-Then both winners are retrained, settings unchanged, on the first quarter and the first
-half of the articles, to see how the comparison moves with the amount of text, and on the
-whole text with the vocabulary threshold at 3 and at 10 instead of ``MIN_COUNT`` (which pairs
-are scored changes with it). Last, the SGNS winner is retrained with seeds 1, 2, ... : the
-SVD has no seed (ARPACK starts from a fixed vector), so SGNS's seed-to-seed spread says how
-much of the difference between the two is luck of one draw.
 
-Writes ``_build/bench/wordvec.json``:
-``{"svd": {"ws353": rho, "simlex": rho, "seconds": s, "pairs": n}, "sgns": {...}}``, where
-``pairs`` is the number of benchmark pairs scored (WordSim-353 + SimLex-999, the same for
-both), and ``_build/bench/wordvec_grid.json`` with every grid point, the smaller corpora, the
-other thresholds and the SGNS seeds.
+Writes ``chapters/word2vec_as_svd.json`` (what the chapter quotes, stamped with the commit it
+was measured on: commit it with the change it measures), ``_build/bench/wordvec.json`` (the
+winners' test scores and times) and ``_build/bench/wordvec_grid.json`` (every grid point).
 """
 
 from __future__ import annotations
@@ -60,66 +41,69 @@ import numpy as np
 from book.representations import corpus, wordsim, wordvec
 from tools.chapters import BENCH, ROOT, commit_stamp
 
-SVD_GRID = {"window": [2, 5, 8, 10], "shift": [1.0, 5.0, 10.0], "sample": [None],
-            "dim": [25, 50, 100, 200], "p": [0.0, 0.25, 0.5, 0.75, 1.0]}
-SGNS_GRID = {"dim": [50, 100, 200], "window": [5, 10], "epochs": [5, 15, 30]}
-#: learning rates tried for the chapter's cheap SGNS (gensim's default is 0.025)
-ALPHAS = [0.025, 0.05, 0.1, 0.2]
+#: 24 settings each (every one scored as w and as w + c: 48 scores per method)
+SVD_GRID = {"dim": [50, 100], "window": [5, 10], "shift": [1.0, 5.0, 15.0], "p": [0.5, 1.0]}
+SGNS_GRID = {"dim": [50, 100], "window": [5, 10], "alpha": [0.025, 0.05, 0.1],
+             "negative": [5, 15]}
+SGNS_EPOCHS = 5  # gensim's default number of passes
+#: --reduced: 4 settings each, SGNS at 3 passes
+SVD_REDUCED = {"dim": [50, 100], "window": [10], "shift": [1.0, 5.0], "p": [0.5]}
+SGNS_REDUCED = {"dim": [50], "window": [10], "alpha": [0.05, 0.1], "negative": [5, 15]}
+SGNS_REDUCED_EPOCHS = 3
 #: what the chapter quotes, committed beside it
 CHAPTER_JSON = ROOT / "chapters" / "word2vec_as_svd.json"
-FRACTIONS = [0.25, 0.5]
-THRESHOLDS = [3, 10]
+KINDS = ("w", "w+c")
 
 
 def score(vectors, vocab, pairs) -> dict:
-    s = {name: wordsim.evaluate(vectors, vocab, pairs[name]) for name in pairs}
-    return {"ws353": s["ws353"].rho, "simlex": s["simlex"].rho,
-            "pairs": s["ws353"].pairs + s["simlex"].pairs}
+    return {name: round(wordsim.evaluate(vectors, vocab, pairs[name]).rho, 4) for name in pairs}
 
 
-def mean_rho(row: dict) -> float:
-    return (row["ws353"] + row["simlex"]) / 2
+def mean_rho(scores: dict) -> float:
+    return (scores["ws353"] + scores["simlex"]) / 2
 
 
-def svd_grid(ids, vocab, pairs) -> list[dict]:
+def svd_grid(ids, vocab, dev, grid) -> list[dict]:
     rows = []
-    top = max(SVD_GRID["dim"])
-    for window, sample in itertools.product(SVD_GRID["window"], SVD_GRID["sample"]):
-        counts = wordvec.cooccurrence(ids, len(vocab), window, True, sample)
-        for shift in SVD_GRID["shift"]:
-            start = time.perf_counter()
-            u, s, _ = wordvec.truncated_svd(wordvec.ppmi(counts, 0.75, shift), top)
-            for dim, p in itertools.product(SVD_GRID["dim"], SVD_GRID["p"]):
-                cfg = wordvec.SVDConfig(dim=dim, window=window, p=p, shift=shift, sample=sample)
-                rows.append({"config": asdict(cfg),
-                             **score(wordvec.weighted_vectors(u, s, p, dim), vocab, pairs)})
-            best = max(rows[-len(SVD_GRID["dim"]) * len(SVD_GRID["p"]):], key=mean_rho)
-            print(f"  svd window={window} sample={sample} shift={shift:g}: best "
-                  f"d={best['config']['dim']} p={best['config']['p']} ws353={best['ws353']:.3f} "
-                  f"simlex={best['simlex']:.3f} ({time.perf_counter() - start:.0f} s)", flush=True)
+    for window in grid["window"]:
+        counts = wordvec.cooccurrence(ids, len(vocab), window, True)
+        for shift in grid["shift"]:
+            u, s, vt = wordvec.truncated_svd(wordvec.ppmi(counts, 0.75, shift), max(grid["dim"]))
+            for dim, p in itertools.product(grid["dim"], grid["p"]):
+                cfg = wordvec.SVDConfig(dim=dim, window=window, p=p, shift=shift)
+                w = wordvec.weighted_vectors(u, s, p, dim)
+                c = wordvec.weighted_vectors(vt.T, s, p, dim)
+                for kind, vec in zip(KINDS, (w, w + c)):
+                    rows.append({"config": asdict(cfg), "vectors": kind,
+                                 "dev": score(vec, vocab, dev)})
+                print(f"  svd {cfg.dim=} {cfg.window=} {cfg.shift=} {cfg.p=}: dev "
+                      f"{rows[-2]['dev']} (w), {rows[-1]['dev']} (w+c)", flush=True)
     return rows
 
 
-def sgns_grid(docs, vocab, pairs) -> list[dict]:
+def sgns_grid(docs, vocab, dev, grid, epochs) -> list[dict]:
     rows = []
-    for dim, window, epochs in itertools.product(*SGNS_GRID.values()):
-        cfg = wordvec.SGNSConfig(dim=dim, window=window, epochs=epochs)
-        vectors, seconds = wordvec.train_sgns(docs, vocab, wordvec.MIN_COUNT, cfg)
-        rows.append({"config": asdict(cfg), **score(vectors, vocab, pairs), "seconds": seconds})
-        print(f"  sgns d={dim} window={window} epochs={epochs}: ws353={rows[-1]['ws353']:.3f} "
-              f"simlex={rows[-1]['simlex']:.3f} ({seconds:.0f} s)", flush=True)
+    for dim, window, alpha, negative in itertools.product(*grid.values()):
+        cfg = wordvec.SGNSConfig(dim=dim, window=window, alpha=alpha, negative=negative,
+                                 epochs=epochs)
+        w, c, seconds = wordvec.train_sgns(docs, vocab, wordvec.MIN_COUNT, cfg, contexts=True)
+        for kind, vec in zip(KINDS, (w, w + c)):
+            rows.append({"config": asdict(cfg), "vectors": kind, "dev": score(vec, vocab, dev),
+                         "seconds": round(seconds, 2)})
+        print(f"  sgns {dim=} {window=} {alpha=} {negative=}: dev {rows[-2]['dev']} (w), "
+              f"{rows[-1]['dev']} (w+c) ({seconds:.0f} s)", flush=True)
     return rows
 
 
-def seed_spread(docs, vocab, pairs, cfg, seeds: int, first: dict) -> list[dict]:
-    """``cfg`` retrained with seeds 1 .. seeds-1 (``first`` is seed 0's score)."""
-    rows = [{"seed": 0, "ws353": round(first["ws353"], 4), "simlex": round(first["simlex"], 4)}]
-    for seed in range(1, seeds):
-        vectors, _ = wordvec.train_sgns(docs, vocab, wordvec.MIN_COUNT, replace(cfg, seed=seed))
-        rows.append({"seed": seed, **{k: round(v, 4) for k, v in
-                                      score(vectors, vocab, pairs).items() if k != "pairs"}})
-        print(f"  sgns epochs={cfg.epochs} alpha={cfg.alpha} seed {seed}: "
-              f"ws353={rows[-1]['ws353']:.3f} simlex={rows[-1]['simlex']:.3f}", flush=True)
+def sgns_test_over_seeds(docs, vocab, test, cfg, kind, seeds) -> list[dict]:
+    rows = []
+    for seed in range(seeds):
+        w, c, seconds = wordvec.train_sgns(docs, vocab, wordvec.MIN_COUNT, replace(cfg, seed=seed),
+                                           contexts=True)
+        rows.append({"seed": seed, **score(w + c if kind == "w+c" else w, vocab, test),
+                     "seconds": round(seconds, 2)})
+        print(f"  sgns epochs={cfg.epochs} alpha={cfg.alpha} {kind} seed {seed}: test "
+              f"{rows[-1]}", flush=True)
     return rows
 
 
@@ -135,131 +119,74 @@ def summary(rows: list[dict]) -> dict:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3,
-                        help="train each SGNS setting with seeds 0 .. N-1 (spread; 1 skips it)")
-    parser.add_argument("--full", action="store_true",
-                        help="also the SGNS grid, the smaller corpora and other thresholds")
+                        help="train each SGNS winner with seeds 0 .. N-1 (1: no spread)")
+    parser.add_argument("--reduced", action="store_true",
+                        help="4 settings per method and SGNS at 3 passes (a busy machine)")
     args = parser.parse_args(argv)
     if args.seeds < 1:
         parser.error(f"--seeds must be at least 1, got {args.seeds}")
     started = time.perf_counter()
     stamp = commit_stamp()
+    svd_spec, sgns_spec = (SVD_REDUCED, SGNS_REDUCED) if args.reduced else (SVD_GRID, SGNS_GRID)
+    epochs = SGNS_REDUCED_EPOCHS if args.reduced else SGNS_EPOCHS
+    budget = {name: int(np.prod([len(v) for v in g.values()])) * len(KINDS)
+              for name, g in (("svd", svd_spec), ("sgns", sgns_spec))}
+    if budget["svd"] != budget["sgns"]:
+        raise ValueError(f"unequal budgets: {budget}")
 
     docs = wordvec.chunk(corpus.wiki_articles())
     vocab = corpus.vocabulary(docs, wordvec.MIN_COUNT)
     ids = wordvec.encode(docs, vocab)
-    pairs = {name: wordsim.load_pairs(name) for name in wordsim.BENCHMARKS}
-    print(f"{sum(map(len, docs)):,} tokens, {len(vocab):,} words (min_count "
-          f"{wordvec.MIN_COUNT})", flush=True)
+    halves = {name: wordsim.split_pairs(wordsim.load_pairs(name)) for name in wordsim.BENCHMARKS}
+    dev = {name: h[0] for name, h in halves.items()}
+    test = {name: h[1] for name, h in halves.items()}
+    print(f"{sum(map(len, docs)):,} tokens, {len(vocab):,} words; budget {budget}", flush=True)
 
-    if args.full:  # subsampling never won the grid (the chapter uses none); --full tries it
-        SVD_GRID["sample"] = [None, 1e-3]
-    print("PPMI-SVD grid", flush=True)
-    svd_rows = svd_grid(ids, vocab, pairs)
-    best_svd = wordvec.SVDConfig(**max(svd_rows, key=mean_rho)["config"])
-    sgns_rows = []
-    if args.full:
-        print("SGNS grid", flush=True)
-        sgns_rows = sgns_grid(docs, vocab, pairs)
-        best_sgns = wordvec.SGNSConfig(**max(sgns_rows, key=mean_rho)["config"])
-    else:
-        best_sgns = wordvec.CHOSEN_SGNS
-    for name, rows in (("svd", svd_rows), ("sgns", sgns_rows)):  # for the record
-        for key in ("ws353", "simlex"):
-            if rows:
-                top = max(rows, key=lambda r: r[key])
-                print(f"  highest {key} of any {name} setting: {top[key]:.3f} ({top['config']})")
+    print("PPMI-SVD grid (dev half)", flush=True)
+    svd_rows = svd_grid(ids, vocab, dev, svd_spec)
+    print("SGNS grid (dev half)", flush=True)
+    sgns_rows = sgns_grid(docs, vocab, dev, sgns_spec, epochs)
+    best_svd_row = max(svd_rows, key=lambda r: mean_rho(r["dev"]))
+    best_sgns_row = max(sgns_rows, key=lambda r: mean_rho(r["dev"]))
+    best_svd = wordvec.SVDConfig(**best_svd_row["config"])
+    best_sgns = wordvec.SGNSConfig(**best_sgns_row["config"])
 
-    # the chapter's cheap SGNS: its learning rate at its number of passes
-    print(f"cheap SGNS: {wordvec.CHAPTER_SGNS.epochs} passes, learning rates {ALPHAS}", flush=True)
-    cheap_rows = []
-    for alpha in ALPHAS:
-        cfg = replace(wordvec.CHAPTER_SGNS, alpha=alpha)
-        vectors, seconds = wordvec.train_sgns(docs, vocab, wordvec.MIN_COUNT, cfg)
-        cheap_rows.append({"config": asdict(cfg), **score(vectors, vocab, pairs),
-                           "seconds": seconds})
-        print(f"  alpha={alpha}: ws353={cheap_rows[-1]['ws353']:.3f} "
-              f"simlex={cheap_rows[-1]['simlex']:.3f} ({seconds:.1f} s)", flush=True)
-    best_cheap = wordvec.SGNSConfig(**max(cheap_rows, key=mean_rho)["config"])
-
-    # the winners end to end, timed (once each, on one core: make bench runs another
-    # benchmark on the other)
+    # the winners on the test half: the SVD once, end to end and timed; SGNS over seeds
     svd = wordvec.ppmi_svd(ids, len(vocab), best_svd)
-    runs = [("svd", svd.vectors, svd.seconds)]
-    for name, cfg in (("sgns", best_sgns), ("sgns_cheap", best_cheap)):
-        vectors, seconds = wordvec.train_sgns(docs, vocab, wordvec.MIN_COUNT, cfg)
-        runs.append((name, vectors, seconds))
-    result = {}
-    for name, vec, sec in runs:
-        r = score(vec, vocab, pairs)
-        result[name] = {"ws353": round(r["ws353"], 4), "simlex": round(r["simlex"], 4),
-                        "seconds": round(sec, 2), "pairs": r["pairs"]}
+    svd_vec = svd.words_plus_contexts() if best_svd_row["vectors"] == "w+c" else svd.vectors
+    svd_test = score(svd_vec, vocab, test)
+    sgns_seeds = sgns_test_over_seeds(docs, vocab, test, best_sgns, best_sgns_row["vectors"],
+                                      args.seeds)
+    cheap_seeds = sgns_test_over_seeds(docs, vocab, test, wordvec.CHAPTER_SGNS, "w", args.seeds)
 
-    sizes = []
-    if args.full:
-        # the winners on less text (the first quarter / half of the articles), then on all
-        # of it with other vocabulary thresholds
-        articles = corpus.wiki_articles()
-        variants = [(f, wordvec.MIN_COUNT) for f in FRACTIONS] + [(1.0, m) for m in THRESHOLDS]
-        for fraction, min_count in variants:
-            part = wordvec.chunk(articles[: round(fraction * len(articles))])
-            part_vocab = corpus.vocabulary(part, min_count)
-            part_ids = wordvec.encode(part, part_vocab)
-            small_svd = wordvec.ppmi_svd(part_ids, len(part_vocab), best_svd)
-            small_sgns, sec = wordvec.train_sgns(part, part_vocab, min_count, best_sgns)
-            for name, vec, seconds in (("svd", small_svd.vectors, small_svd.seconds),
-                                       ("sgns", small_sgns, sec)):
-                sizes.append({"fraction": fraction, "min_count": min_count,
-                              "tokens": sum(map(len, part)), "method": name,
-                              **score(vec, part_vocab, pairs), "seconds": seconds})
-                print(f"  {fraction:.0%} of the articles ({sizes[-1]['tokens']:,} tokens), "
-                      f"min_count {min_count}: {name} ws353={sizes[-1]['ws353']:.3f} "
-                      f"simlex={sizes[-1]['simlex']:.3f} ({sizes[-1]['pairs']} pairs, "
-                      f"{seconds:.1f} s)", flush=True)
-
-    # SGNS's seed-to-seed spread (seed 0 is the timed run above); the SVD has no seed
-    seeds = seed_spread(docs, vocab, pairs, best_sgns, args.seeds, result["sgns"])
-    cheap_seeds = seed_spread(docs, vocab, pairs, best_cheap, args.seeds, result["sgns_cheap"])
-
+    result = {
+        **stamp, "reduced": args.reduced, "seeds": args.seeds, "budget": budget,
+        "split": {name: {"dev": len(dev[name]), "test": len(test[name])} for name in dev},
+        "svd": {"config": asdict(best_svd), "vectors": best_svd_row["vectors"],
+                "dev": best_svd_row["dev"], "test": svd_test, "seconds": round(svd.seconds, 2)},
+        "sgns": {"config": asdict(best_sgns), "vectors": best_sgns_row["vectors"],
+                 "dev": best_sgns_row["dev"], "test": summary(sgns_seeds),
+                 "seconds": sgns_seeds[0]["seconds"]},
+        "sgns_cheap": {"config": asdict(wordvec.CHAPTER_SGNS), "vectors": "w",
+                       "test": summary(cheap_seeds), "seconds": cheap_seeds[0]["seconds"]},
+    }
     BENCH.mkdir(parents=True, exist_ok=True)
     out = BENCH / "wordvec.json"
     out.write_text(json.dumps({k: result[k] for k in ("svd", "sgns")}, indent=2) + "\n")
     (BENCH / "wordvec_grid.json").write_text(json.dumps(
-        {"svd": svd_rows, "sgns": sgns_rows, "sgns_cheap": cheap_rows, "sizes": sizes,
-         "sgns_seeds": seeds, "sgns_cheap_seeds": cheap_seeds,
-         "best": {"svd": asdict(best_svd), "sgns": asdict(best_sgns),
-                  "sgns_cheap": asdict(best_cheap)}}, indent=1) + "\n")
-    CHAPTER_JSON.write_text(json.dumps({
-        **stamp, "seeds": args.seeds,
-        "svd": {**result["svd"], "config": asdict(best_svd)},
-        "sgns": {**result["sgns"], "config": asdict(best_sgns), "over_seeds": summary(seeds)},
-        "sgns_cheap": {**result["sgns_cheap"], "config": asdict(best_cheap),
-                       "over_seeds": summary(cheap_seeds),
-                       "alphas": {str(r["config"]["alpha"]): {"ws353": round(r["ws353"], 4),
-                                                             "simlex": round(r["simlex"], 4)}
-                                  for r in cheap_rows}},
-    }, indent=1) + "\n")
+        {"svd": svd_rows, "sgns": sgns_rows, "sgns_seeds": sgns_seeds,
+         "sgns_cheap_seeds": cheap_seeds}, indent=1) + "\n")
+    CHAPTER_JSON.write_text(json.dumps(result, indent=1) + "\n")
 
-    print(f"\n{'method':10s} {'ws353':>7s} {'simlex':>7s} {'seconds':>8s} {'pairs':>6s}  setting")
-    for name, cfg in (("svd", best_svd), ("sgns", best_sgns), ("sgns_cheap", best_cheap)):
-        r = result[name]
-        print(f"{name:10s} {r['ws353']:7.3f} {r['simlex']:7.3f} {r['seconds']:8.1f} "
-              f"{r['pairs']:6d}  {cfg}")
+    print(f"\nSVD winner  {best_svd} ({best_svd_row['vectors']}): test {svd_test}")
+    print(f"SGNS winner {best_sgns} ({best_sgns_row['vectors']}): test {summary(sgns_seeds)}")
     for name, chosen, best in (("svd", wordvec.CHOSEN_SVD, best_svd),
-                               ("sgns", wordvec.CHOSEN_SGNS, best_sgns),
-                               ("sgns_cheap", wordvec.CHAPTER_SGNS, best_cheap)):
+                               ("sgns", wordvec.CHOSEN_SGNS, best_sgns)):
         if chosen != best:
-            print(f"NOTE: the chapters use {chosen}, but the grid's best is {best}")
-    for label, rows, name in (("SGNS winner", seeds, "sgns"), ("cheap SGNS", cheap_seeds,
-                                                              "sgns_cheap")):
-        if len(rows) > 1:
-            for key in ("ws353", "simlex"):
-                vals = np.array([r[key] for r in rows])
-                ahead = int((result["svd"][key] >= vals).sum())
-                print(f"{label} over seeds 0..{len(rows) - 1}: {key} rho {vals.mean():.3f} "
-                      f"+- {vals.std(ddof=1):.3f} ({np.round(vals, 3).tolist()}); the SVD's "
-                      f"{result['svd'][key]:.3f} is at least as high for {ahead} of {len(rows)}")
-    print(f"written {out.relative_to(ROOT)}, {CHAPTER_JSON.relative_to(ROOT)} "
-          f"(commit {stamp['commit'][:10]}{', uncommitted changes' if stamp['dirty'] else ''}); "
+            print(f"NOTE: wordvec.CHOSEN_{name.upper()} is {chosen}, but the dev-selected "
+                  f"winner is {best}: update it")
+    print(f"written {CHAPTER_JSON.relative_to(ROOT)} (commit {stamp['commit'][:10]}"
+          f"{', uncommitted changes' if stamp['dirty'] else ''}); "
           f"{time.perf_counter() - started:.0f} s")
     return 0
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
 from book import checks
 
@@ -188,12 +187,24 @@ def _check_vq(q, codebook, codes, v, block):
     checks.integer(block, "block")
 
 
+def code_sums(codes: torch.Tensor, v: torch.Tensor, c: int):
+    """Per-code sums (Delta^T V, Delta^T 1) of ``v (..., n, dv)`` by its ``codes (..., n)``:
+    ``(..., c, dv)`` and ``(..., c)``, by scatter-adding each row into its code's row, O(n dv)
+    (the one-hot product Delta^T V would cost O(n c dv))."""
+    sums = v.new_zeros(*v.shape[:-2], c, v.shape[-1])
+    sums.scatter_add_(-2, codes.unsqueeze(-1).expand_as(v), v)
+    counts = v.new_zeros(*v.shape[:-2], c)
+    counts.scatter_add_(-1, codes, torch.ones_like(codes, dtype=v.dtype))
+    return sums, counts
+
+
 def vq_attention(q: torch.Tensor, codebook: torch.Tensor, codes: torch.Tensor,
                  v: torch.Tensor, *, causal: bool = False, block: int = 64,
                  scale: float | None = None) -> torch.Tensor:
     """softmax(s Q K_hat^T + M) V for K_hat = codebook[codes], in O(n c) time.
 
-    Non-causal: exp(s Q C^T) (Delta^T V) / exp(s Q C^T) (Delta^T 1), Delta = one_hot(codes).
+    Non-causal: exp(s Q C^T) (Delta^T V) / exp(s Q C^T) (Delta^T 1), Delta = one_hot(codes),
+    the per-code sums computed by :func:`code_sums`.
     Causal, by blocks of ``block`` positions: the block attends to itself exactly (causal
     mask) and to all earlier positions through the running sums per code
     U = sum_{j<start} e_{z_j} v_j^T and N = sum_{j<start} e_{z_j} (``block=1``: an RNN).
@@ -201,11 +212,9 @@ def vq_attention(q: torch.Tensor, codebook: torch.Tensor, codes: torch.Tensor,
     _check_vq(q, codebook, codes, v, block)
     c = len(codebook)
     s = _scale(q.shape[-1], scale)
-    delta = F.one_hot(codes, c).to(v.dtype)                      # (..., n, c)
     logits = (q @ codebook.T) * s                                 # (..., n, c)
     if not causal:
-        sums = delta.transpose(-1, -2) @ v                        # Delta^T V, (..., c, dv)
-        counts = delta.sum(-2)                                    # Delta^T 1, (..., c)
+        sums, counts = code_sums(codes, v, c)                     # (..., c, dv), (..., c)
         # shift by the largest logit among the codes in use (unused codes weigh 0)
         logits = logits.masked_fill(counts.unsqueeze(-2) == 0, float("-inf"))
         e = torch.exp(logits - logits.amax(-1, keepdim=True))
@@ -217,9 +226,9 @@ def vq_attention(q: torch.Tensor, codebook: torch.Tensor, codes: torch.Tensor,
     out = []
     for a in range(0, n, block):
         b = min(a + block, n)
-        qb, vb, db = q[..., a:b, :], v[..., a:b, :], delta[..., a:b, :]
+        qb, vb, zb = q[..., a:b, :], v[..., a:b, :], codes[..., a:b]
         # within the block: exact quadratic attention on the quantised keys, (..., l, l)
-        local = (qb @ codebook[codes[..., a:b]].transpose(-1, -2)) * s
+        local = (qb @ codebook[zb].transpose(-1, -2)) * s
         local = local.masked_fill(~causal_mask[: b - a, : b - a], float("-inf"))
         # earlier blocks: one logit per code seen so far, (..., l, c)
         past = logits[..., a:b, :].masked_fill(cnt.unsqueeze(-2) == 0, float("-inf"))
@@ -229,6 +238,7 @@ def vq_attention(q: torch.Tensor, codebook: torch.Tensor, codes: torch.Tensor,
         den = el.sum(-1, keepdim=True) + ep @ cnt.unsqueeze(-1)
         out.append(num / den)
         # U <- U + Delta_block^T V_block, N <- N + Delta_block^T 1
-        u = u + db.transpose(-1, -2) @ vb
-        cnt = cnt + db.sum(-2)
+        block_sums, block_counts = code_sums(zb, vb, c)
+        u = u + block_sums
+        cnt = cnt + block_counts
     return torch.cat(out, dim=-2)

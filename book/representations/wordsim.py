@@ -35,6 +35,22 @@ def load_pairs(name: str) -> list[tuple[str, str, float]]:
     return pairs
 
 
+def split_pairs(pairs: list[tuple[str, str, float]]) -> tuple[list, list]:
+    """(dev, test): a fixed half of the pairs each, by the parity of crc32("word1|word2").
+
+    Seed-free on purpose: the benchmark that selects settings on the dev half and the chapter
+    that reports the test half must see the same split under any ``BOOK_SEED``.
+    """
+    import zlib
+
+    dev, test = [], []
+    for a, b, score in pairs:
+        (dev if zlib.crc32(f"{a}|{b}".encode("utf-8")) % 2 == 0 else test).append((a, b, score))
+    if not dev or not test:
+        raise ValueError(f"need pairs on both sides of the split, got {len(dev)} and {len(test)}")
+    return dev, test
+
+
 @dataclass(frozen=True)
 class Score:
     rho: float     # Spearman's rank correlation over the pairs in vocabulary
@@ -104,6 +120,27 @@ def spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     rx -= rx.mean(axis=1, keepdims=True)
     ry -= ry.mean(axis=1, keepdims=True)
     return (rx * ry).sum(axis=1) / np.sqrt((rx * rx).sum(axis=1) * (ry * ry).sum(axis=1))
+
+
+def bootstrap_interval(vectors: np.ndarray, vocab: dict[str, int],
+                       pairs: list[tuple[str, str, float]] | str, n_boot: int = 1000,
+                       seed: int = 0) -> tuple[float, float, float]:
+    """Spearman rho of ``vectors`` on ``pairs`` with a 95% bootstrap interval over the pairs:
+    (rho, 2.5% quantile, 97.5% quantile)."""
+    vectors = _check(vectors, vocab)
+    if n_boot < 100:
+        raise ValueError(f"n_boot must be >= 100 for a 95% interval, got {n_boot}")
+    if isinstance(pairs, str):
+        pairs = load_pairs(pairs)
+    known = [(vocab[a], vocab[b], s) for a, b, s in pairs if a in vocab and b in vocab]
+    if len(known) < 3:
+        raise ValueError(f"only {len(known)} pairs are in the vocabulary; need at least 3")
+    ia, ib, human = (np.array(x) for x in zip(*known))
+    unit = unit_rows(vectors)
+    cos = np.einsum("ij,ij->i", unit[ia], unit[ib])
+    idx = seeding.rng(seed).integers(0, len(known), size=(n_boot, len(known)))
+    lo, hi = np.quantile(spearman_rows(cos[idx], human[idx]), [0.025, 0.975])
+    return float(spearmanr(cos, human).statistic), float(lo), float(hi)
 
 
 def bootstrap_difference(vectors_a: np.ndarray, vectors_b: np.ndarray, vocab: dict[str, int],

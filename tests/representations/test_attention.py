@@ -175,6 +175,17 @@ def test_vq_attention_is_stable_for_large_logits_and_unused_codes(causal):
                                rtol=1e-9, atol=1e-12)
 
 
+def test_code_sums_match_a_one_hot_product():
+    g = torch.Generator().manual_seed(4)
+    codes = torch.randint(5, (2, 3, 17), generator=g)
+    v = torch.randn(2, 3, 17, 4, generator=g, dtype=torch.float64)
+    sums, counts = A.code_sums(codes, v, 6)
+    delta = torch.nn.functional.one_hot(codes, 6).to(v.dtype)      # (2, 3, 17, 6)
+    torch.testing.assert_close(sums, delta.transpose(-1, -2) @ v)
+    torch.testing.assert_close(counts, delta.sum(-2))
+    assert counts[..., 5].eq(0).all()                              # code 5 unused
+
+
 def test_vq_attention_rejects_bad_input():
     q, v, C = _rand(6, 3), _rand(6, 2), _rand(4, 3)
     codes = torch.zeros(6, dtype=torch.long)

@@ -239,3 +239,41 @@ def test_spearman_rows_against_scipy():
     y = rng.standard_normal((5, 30))
     ref = [spearmanr(x[i], y[i]).statistic for i in range(5)]
     np.testing.assert_allclose(wordsim.spearman_rows(x, y), ref, atol=1e-12)
+
+
+def test_split_pairs_is_a_fixed_partition():
+    from book.representations import wordsim
+
+    pairs = wordsim.load_pairs("ws353")
+    dev, test = wordsim.split_pairs(pairs)
+    assert len(dev) + len(test) == len(pairs) and not set(dev) & set(test)
+    assert (dev, test) == wordsim.split_pairs(pairs)                 # seed-free
+    assert 0.4 < len(dev) / len(pairs) < 0.6
+
+
+def test_bootstrap_interval_brackets_the_rho():
+    from book.representations import wordsim
+
+    rng = np.random.default_rng(0)
+    vocab = {f"w{i}": i for i in range(40)}
+    vectors = rng.normal(size=(40, 5))
+    pairs = [(f"w{i}", f"w{j}", float(rng.normal())) for i in range(40) for j in range(i)][:200]
+    rho, lo, hi = wordsim.bootstrap_interval(vectors, vocab, pairs, n_boot=500)
+    assert lo < rho < hi
+    assert abs(rho - wordsim.evaluate(vectors, vocab, pairs).rho) < 1e-12
+
+
+def test_svd_contexts_are_v_s_to_the_p():
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(1)
+    dense = rng.poisson(2.0, size=(30, 30)).astype(float)
+    counts = sp.csr_matrix(dense + dense.T)
+    cfg = wordvec.SVDConfig(dim=4, p=0.5)
+    res = wordvec.ppmi_svd_from_counts(counts, cfg)
+    m = wordvec.ppmi(counts, cfg.alpha, cfg.shift).toarray()
+    u, s, vt = np.linalg.svd(m)
+    # U S V^T restricted to rank 4 is the same whichever signs the solvers pick
+    np.testing.assert_allclose(res.vectors @ res.contexts.T,
+                               (u[:, :4] * s[:4]) @ vt[:4], atol=1e-8)
+    np.testing.assert_allclose(res.words_plus_contexts(), res.vectors + res.contexts)
