@@ -3,7 +3,8 @@
 Derived in the chapter ``vae_information_bottleneck``. Notation follows the chapter (and
 Su Jianlin's article): ``p(z|x)`` is the encoder, ``q(x|z)`` the decoder, ``q(z) = N(0, I)``
 the prior. All densities are over *dequantised* pixels (:func:`dequantise`), so the three
-models of the chapter -- a diagonal Gaussian, probabilistic PCA and the VAE -- are scored
+models of the chapter -- a diagonal and a full-covariance Gaussian, probabilistic PCA and the
+VAE -- are scored
 with the same continuous likelihood, in nats per image.
 """
 
@@ -73,6 +74,29 @@ class DiagGaussian:
         """-log p(x) per row (nats)."""
         _check_2d(x)
         return gaussian_nll(x, self.mean, self.logvar)
+
+
+@dataclass
+class FullGaussian:
+    """x ~ N(mean, C) with a full covariance: the maximum-likelihood fit (C = sample covariance)."""
+
+    mean: torch.Tensor  # (D,)
+    cov: torch.Tensor   # (D, D)
+
+    @classmethod
+    def fit(cls, x: torch.Tensor) -> "FullGaussian":
+        _check_2d(x)
+        xd = x.double()
+        mean = xd.mean(0)
+        return cls(mean, (xd - mean).T @ (xd - mean) / len(xd))
+
+    def nll(self, x: torch.Tensor) -> torch.Tensor:
+        """-log N(x; mean, C) per row (nats), by a Cholesky factor of C."""
+        _check_2d(x)
+        L = torch.linalg.cholesky(self.cov)
+        r = torch.linalg.solve_triangular(L, (x.double() - self.mean).T, upper=False)  # (D, N)
+        logdet = 2 * torch.log(torch.diagonal(L)).sum()
+        return 0.5 * ((r * r).sum(0) + logdet + len(self.mean) * LOG_2PI)
 
 
 @dataclass

@@ -12,7 +12,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
+from sklearn.cluster import KMeans
 from torch import nn
 
 from book import seeding, training
@@ -245,3 +247,46 @@ def evaluate(model: VQAutoencoder, x: torch.Tensor) -> list[dict]:
         out.append({"mse": ((x_hat[m] - x) ** 2).mean().item(), "perplexity": perplexity,
                     "unused": unused, "codes": codes[m], "x_hat": x_hat[m]})
     return out
+
+
+@dataclass
+class ProductQuantiser:
+    """The linear baseline of the chapter ``vq_vae``: PCA to ``slots * code_dim`` dimensions,
+    the coefficients split into ``slots`` groups (component j goes to group j mod slots, so
+    every group gets large and small ones), k-means with K centres in each group. An image
+    costs slots·log2 K bits, as in a VQ-VAE with the same slots and K."""
+
+    mean: np.ndarray               # (D,)
+    basis: np.ndarray              # (D, p), orthonormal PCA directions, p = slots * code_dim
+    centres: list[np.ndarray]      # per group (K, p / slots)
+
+    @classmethod
+    def fit(cls, x: torch.Tensor, slots: int = 4, code_dim: int = 8, n_codes: int = 64,
+            seed: int = 0) -> "ProductQuantiser":
+        if x.dim() != 2 or slots * code_dim > x.shape[1] or min(slots, code_dim) < 1:
+            raise ValueError(f"x must be (N, D) with D >= slots * code_dim >= 1, got "
+                             f"{tuple(x.shape)}, slots {slots}, code_dim {code_dim}")
+        if not 1 <= n_codes <= len(x):
+            raise ValueError(f"n_codes must be in 1..{len(x)} (the rows of x), got {n_codes}")
+        xd = x.double().numpy()
+        mean = xd.mean(0)
+        basis = np.linalg.svd(xd - mean, full_matrices=False)[2][:slots * code_dim].T
+        coef = (xd - mean) @ basis                                            # (N, p)
+        centres = [KMeans(n_codes, n_init=1, random_state=seed).fit(coef[:, j::slots])
+                   .cluster_centers_ for j in range(slots)]
+        return cls(mean, basis, centres)
+
+    def codes(self, x: torch.Tensor) -> np.ndarray:
+        """The nearest centre of every group: (N, slots) integers."""
+        coef = (x.double().numpy() - self.mean) @ self.basis
+        s = len(self.centres)
+        return np.stack([((coef[:, j::s, None] - c.T[None]) ** 2).sum(1).argmin(1)
+                         for j, c in enumerate(self.centres)], 1)
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """x̂ = mean + basis · (the chosen centres put back in their places), (N, D)."""
+        codes, s = self.codes(x), len(self.centres)
+        coef = np.zeros((len(codes), self.basis.shape[1]))
+        for j, c in enumerate(self.centres):
+            coef[:, j::s] = c[codes[:, j]]
+        return torch.from_numpy(self.mean + coef @ self.basis.T).to(x.dtype)

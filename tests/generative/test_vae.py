@@ -69,6 +69,18 @@ def test_diag_gaussian_is_the_numpy_fit_and_scipy_density():
     np.testing.assert_allclose(model.nll(x).numpy(), ref, rtol=1e-10)
 
 
+def test_full_gaussian_is_the_numpy_fit_and_scipy_density():
+    x = torch.rand(300, 5, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    x[:, 1] += 0.5 * x[:, 0]                                   # correlated columns
+    fit = vae.FullGaussian.fit(x)
+    xn = x.numpy()
+    np.testing.assert_allclose(fit.cov.numpy(), np.cov(xn.T, bias=True), atol=1e-12)
+    ref = -stats.multivariate_normal(xn.mean(0), np.cov(xn.T, bias=True)).logpdf(xn[:7])
+    np.testing.assert_allclose(fit.nll(x[:7]).numpy(), ref, rtol=1e-10)
+    with pytest.raises(ValueError, match="2-D"):
+        vae.FullGaussian.fit(x[0])
+
+
 def test_diag_gaussian_rejects_1d():
     with pytest.raises(ValueError, match="2-D"):
         vae.DiagGaussian.fit(torch.rand(10))

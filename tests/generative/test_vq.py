@@ -172,3 +172,50 @@ def test_train_vq_runs_with_ema_and_evaluate_matches_mse():
         vq.train_vq(x, vq.VQConfig(beta=-1.0))
     with pytest.raises(ValueError, match="x_train"):
         vq.train_vq(x[0], cfg)
+
+
+# ---------------------------------------------------------------- PCA + product quantisation
+def test_product_quantiser_against_loops_and_numpy_pca():
+    x = digits().x_train[:300]
+    pq = vq.ProductQuantiser.fit(x, slots=2, code_dim=3, n_codes=5, seed=0)
+    xd = x.double().numpy()
+    # the basis spans the top six principal directions (numpy eigendecomposition)
+    lam, vecs = np.linalg.eigh(np.cov(xd.T, bias=True))
+    top = vecs[:, ::-1][:, :6]
+    np.testing.assert_allclose(np.abs(top.T @ pq.basis), np.eye(6), atol=1e-6)
+    # codes by brute force: group j holds components j, j + 2, j + 4
+    coef = (xd - xd.mean(0)) @ pq.basis
+    codes = pq.codes(x)
+    for n in range(len(x)):
+        for j in range(2):
+            dists = [float(((coef[n, [j, j + 2, j + 4]] - c) ** 2).sum()) for c in pq.centres[j]]
+            assert codes[n, j] == int(np.argmin(dists))
+    # reconstruction: the mean plus the chosen centres in their components, mapped back
+    rec = pq.reconstruct(x).double().numpy()
+    for n in (0, 17, 299):
+        c = np.zeros(6)
+        for j in range(2):
+            c[[j, j + 2, j + 4]] = pq.centres[j][codes[n, j]]
+        np.testing.assert_allclose(rec[n], xd.mean(0) + pq.basis @ c, atol=1e-10)
+    # k-means has converged: every used centre is the mean of its training members
+    for j in range(2):
+        for k in range(5):
+            members = coef[codes[:, j] == k][:, [j, j + 2, j + 4]]
+            if len(members):
+                np.testing.assert_allclose(pq.centres[j][k], members.mean(0), atol=1e-3)
+
+
+def test_product_quantiser_is_exact_with_one_code_per_image_and_all_dimensions():
+    x = digits().x_train[:20]
+    pq = vq.ProductQuantiser.fit(x, slots=4, code_dim=16, n_codes=20)
+    torch.testing.assert_close(pq.reconstruct(x), x, atol=1e-5, rtol=0)
+
+
+def test_product_quantiser_rejects_bad_arguments():
+    x = digits().x_train[:50]
+    with pytest.raises(ValueError, match="slots"):
+        vq.ProductQuantiser.fit(x, slots=9, code_dim=8)
+    with pytest.raises(ValueError, match="n_codes"):
+        vq.ProductQuantiser.fit(x, n_codes=51)
+    with pytest.raises(ValueError, match="x must be"):
+        vq.ProductQuantiser.fit(x[0])
