@@ -67,20 +67,61 @@ def torch_threads(n: int = 1) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+_POOLS: dict = {}
+
+
+def _pool(n: int):
+    """The kernel's worker processes (``n`` of them), started once and kept for later calls:
+    starting a worker costs seconds (it imports torch and the book), a chapter may need
+    them twice. A pool broken by a crashed worker is replaced."""
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing
+
+    pool = _POOLS.get(n)
+    if pool is None or getattr(pool, "_broken", False):
+        # spawn, not fork: a forked child of a process that ran torch can hang
+        pool = _POOLS[n] = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"))
+    return pool
+
+
+def _import(module: str) -> None:
+    import importlib
+
+    importlib.import_module(module)
+
+
+def start_workers(*modules: str, processes: int | None = None) -> None:
+    """Start the worker processes of :func:`side_by_side` now, importing ``modules`` in them
+    (a worker's first import of torch and the book takes seconds), and return at once.
+
+    A chapter calls it before preparing its data, so that the workers are ready when its
+    runs start. With one core it does nothing.
+    """
+    n = (os.cpu_count() or 1) if processes is None else checks.integer(processes, "processes")
+    if n < 2:
+        return
+    pool = _pool(n)
+    for _ in range(n):  # a worker is spawned for each call that finds none idle
+        for module in modules or ("book",):
+            pool.submit(_import, module)
+
+
 class SideBySide:
     """Runs started by :func:`start_side_by_side`; :meth:`result` waits for them all."""
 
-    def __init__(self, fn, calls, processes, desc, catch=()):
-        from concurrent.futures import ProcessPoolExecutor
-        import multiprocessing
-
+    def __init__(self, fn, calls, processes, desc, catch=(), cost=None):
         n = len(calls) if processes is None else checks.integer(processes, "processes")
         n = min(n, os.cpu_count() or 1, len(calls))
         self.fn, self.calls, self.desc, self.pool, self.futures = fn, calls, desc, None, []
         self.catch = catch
-        if n > 1:  # spawn, not fork: a forked child of a process that ran torch can hang
-            self.pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"))
-            self.futures = [self.pool.submit(fn, **kw) for kw in calls]
+        if cost is not None and len(cost) != len(calls):
+            raise ValueError(f"cost has {len(cost)} entries for {len(calls)} calls")
+        if n > 1:
+            self.pool = _pool((os.cpu_count() or 1) if processes is None else n)
+            order = range(len(calls)) if cost is None else sorted(
+                range(len(calls)), key=lambda i: -cost[i])
+            started = {i: self.pool.submit(fn, **calls[i]) for i in order}
+            self.futures = [started[i] for i in range(len(calls))]
 
     def _get(self, thunk):
         try:
@@ -94,28 +135,25 @@ class SideBySide:
                     for kw in progress(self.calls, desc=self.desc)]
         from concurrent.futures import as_completed
 
-        try:
-            for _ in progress(as_completed(self.futures), desc=self.desc,
-                              total=len(self.futures)):
-                pass
-            return [self._get(f.result) for f in self.futures]
-        finally:
-            self.pool.shutdown()
+        for _ in progress(as_completed(self.futures), desc=self.desc, total=len(self.futures)):
+            pass
+        return [self._get(f.result) for f in self.futures]
 
 
 def start_side_by_side(fn: Callable[..., Any], calls: list[dict], processes: int | None = None,
-                       desc: str = "", catch: tuple = ()) -> SideBySide:
+                       desc: str = "", catch: tuple = (),
+                       cost: list[float] | None = None) -> SideBySide:
     """Start ``[fn(**kw) for kw in calls]`` in worker processes, one per core, and return
     at once; ``.result()`` gives the list, in order. See :func:`side_by_side`.
 
     A chapter starts its slowest runs this way at the top, and they train while its
     derivations run (on one core, they run when ``.result()`` is called).
     """
-    return SideBySide(fn, calls, processes, desc, catch)
+    return SideBySide(fn, calls, processes, desc, catch, cost)
 
 
 def side_by_side(fn: Callable[..., Any], calls: list[dict], processes: int | None = None,
-                 desc: str = "", catch: tuple = ()) -> list:
+                 desc: str = "", catch: tuple = (), cost: list[float] | None = None) -> list:
     """``[fn(**kw) for kw in calls]``, computed in worker processes, one per core.
 
     For independent runs that each use one thread and seed themselves (``gan.train``): the
@@ -123,6 +161,8 @@ def side_by_side(fn: Callable[..., Any], calls: list[dict], processes: int | Non
     With one core (a Binder session) or ``processes=1`` it is the plain loop. ``fn`` must
     be importable from a module, and its arguments and results picklable; an exception in
     a run is raised here, unless it is one of ``catch``: then it takes the run's place in
-    the list.
+    the list. ``cost`` (one number per call, e.g. its expected seconds) starts the costliest
+    runs first, so that a long run does not start last; the order of the results is kept.
+    The worker processes stay up for the kernel's next call.
     """
-    return start_side_by_side(fn, calls, processes, desc, catch).result()
+    return start_side_by_side(fn, calls, processes, desc, catch, cost).result()

@@ -139,3 +139,31 @@ def test_captions_are_numbered_per_page_and_escaped(monkeypatch):
     assert "Slider 2. " in captions[1]
     with pytest.raises(ValueError, match="non-empty"):
         sliders.show(draw_line, a=[1, 2], mode="static", caption="  ")
+
+
+def _png_size(png: bytes) -> tuple[int, int]:
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+def test_same_layout_crops_every_frame_like_the_first_and_draws_each_once():
+    draws = []
+
+    def draw(a):
+        fig, ax = plt.subplots(figsize=(2, 1.5))
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 3)
+        ax.plot([0, 1], [0, a])
+        ax.set_xlabel("x")
+        orig = fig.draw
+        fig.draw = lambda renderer: (draws.append(a), orig(renderer))[1]
+        return fig
+
+    tight = sliders.build_static(draw, sliders._params({"a": [1, 2, 3]}, None))
+    n_tight = len(draws)
+    draws.clear()
+    same = sliders.build_static(draw, sliders._params({"a": [1, 2, 3]}, None), same_layout=True)
+    assert len(draws) < n_tight                       # a frame after the first is drawn once
+    for key in tight.frames:
+        (w1, h1), (w2, h2) = _png_size(same.frames[key]), _png_size(tight.frames[key])
+        assert abs(w1 - w2) <= 1 and abs(h1 - h2) <= 1, (w1, h1, w2, h2)   # pixel rounding
+    assert len(set(same.frames.values())) == 3

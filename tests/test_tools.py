@@ -144,3 +144,18 @@ def test_a_failing_chapter_does_not_stop_the_build(tmp_path):
     done = subprocess.run([exe, "build", str(book), "--all"], capture_output=True, text=True,
                           env={k: v for k, v in os.environ.items() if k != chapters.SKIP_ENV})
     assert done.returncode != 0
+
+
+def test_glue_imports_fast():
+    """Every chapter imports MyST-NB's glue; nbformat's jsonschema must not compile the 39
+    lark grammars of rfc3987-syntax on the way (~3 s per chapter, jsonschema >= 4.24)."""
+    import subprocess
+    import sys
+    import time
+
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "from myst_nb.ext import glue"], check=True)
+    seconds = time.perf_counter() - start
+    probe = subprocess.run([sys.executable, "-c", "import rfc3987_syntax"], capture_output=True)
+    assert probe.returncode != 0, "rfc3987-syntax is installed: pin jsonschema < 4.24"
+    assert seconds < 2.5, seconds

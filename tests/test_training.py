@@ -70,3 +70,23 @@ def test_side_by_side_can_keep_a_divergence_in_its_place():
         out = training.side_by_side(_square_or_diverge, [{"x": 3}, {"x": -1}],
                                     processes=processes, catch=(training.Diverged,))
         assert out[0] == 9 and isinstance(out[1], training.Diverged) and out[1].step == 3
+
+
+def test_side_by_side_starts_the_costliest_first_and_keeps_the_order():
+    calls = [{"x": x} for x in range(5)]
+    out = training.side_by_side(_square_or_diverge, calls, processes=2, cost=[0, 1, 2, 3, 4])
+    assert out == [0, 1, 4, 9, 16]
+    with pytest.raises(ValueError, match="cost has 2 entries for 5 calls"):
+        training.side_by_side(_square_or_diverge, calls, processes=2, cost=[1, 2])
+
+
+def test_side_by_side_reuses_its_workers():
+    training.side_by_side(_square_or_diverge, [{"x": 1}, {"x": 2}], processes=2)
+    first = training._POOLS[2]
+    training.side_by_side(_square_or_diverge, [{"x": 1}, {"x": 2}], processes=2)
+    assert training._POOLS[2] is first
+
+
+def test_start_workers_returns_at_once_and_the_workers_serve_later_runs():
+    training.start_workers("book.training", processes=2)
+    assert training.side_by_side(_square_or_diverge, [{"x": 2}, {"x": 3}], processes=2) == [4, 9]

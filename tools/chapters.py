@@ -128,12 +128,12 @@ def _child(path: Path, cache: bool, save: str | None = None) -> dict:
     # the kernel is our child and has been reaped: its peak RSS (kB on Linux)
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     slowest = _slowest_cells(nb)
-    for cell in nb.cells:  # timings are ours; MyST-NB's hash of the cell would differ
-        cell.get("metadata", {}).pop("execution", None)
-    if save:
+    if save:  # with the cells' timings (nbclient's metadata), for a timeline
         import nbformat
 
         nbformat.write(nb, save)
+    for cell in nb.cells:  # timings are ours; MyST-NB's hash of the cell would differ
+        cell.get("metadata", {}).pop("execution", None)
     stored = False
     if not error and cache:
         from jupyter_cache import get_cache
