@@ -8,6 +8,7 @@ A loop calls :func:`check_finite` on its loss each step; a NaN or an infinity ra
 
 from __future__ import annotations
 
+import atexit
 import math
 import os
 from contextlib import contextmanager
@@ -70,6 +71,13 @@ def torch_threads(n: int = 1) -> Iterator[None]:
 _POOLS: dict = {}
 
 
+@atexit.register
+def _close_pools() -> None:  # before the interpreter tears its modules down
+    for pool in _POOLS.values():
+        pool.shutdown(wait=True, cancel_futures=True)
+    _POOLS.clear()
+
+
 def _pool(n: int):
     """The kernel's worker processes (``n`` of them), started once and kept for later calls:
     starting a worker costs seconds (it imports torch and the book), a chapter may need
@@ -82,28 +90,6 @@ def _pool(n: int):
         # spawn, not fork: a forked child of a process that ran torch can hang
         pool = _POOLS[n] = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"))
     return pool
-
-
-def _import(module: str) -> None:
-    import importlib
-
-    importlib.import_module(module)
-
-
-def start_workers(*modules: str, processes: int | None = None) -> None:
-    """Start the worker processes of :func:`side_by_side` now, importing ``modules`` in them
-    (a worker's first import of torch and the book takes seconds), and return at once.
-
-    A chapter calls it before preparing its data, so that the workers are ready when its
-    runs start. With one core it does nothing.
-    """
-    n = (os.cpu_count() or 1) if processes is None else checks.integer(processes, "processes")
-    if n < 2:
-        return
-    pool = _pool(n)
-    for _ in range(n):  # a worker is spawned for each call that finds none idle
-        for module in modules or ("book",):
-            pool.submit(_import, module)
 
 
 class SideBySide:

@@ -1,7 +1,7 @@
 """Every chapter page, opened from disk with the network cut, in Debian's headless Chromium.
 
 Checks, per page: no JavaScript errors, no failed or outside requests, the maths typeset
-by MathJax, and every slider (or toggle-button selector), moved to another value,
+by MathJax, every exercise solution hidden until its toggle is clicked, and every slider (or toggle-button selector), moved to another value,
 changes the figure shown.
 """
 
@@ -123,6 +123,18 @@ def test_chapter_page_works_offline(built_book, browser, path):
         assert n_math > 0, "no maths on the page"
         assert page.locator("mjx-container").count() >= n_math, "maths not typeset"
         assert page.locator("mjx-merror").count() == 0, "MathJax reported a TeX error"
+        # exercises: each solution starts hidden, links to its exercise, and opens
+        solutions = page.locator("div.solution.dropdown")
+        assert solutions.count() >= 2, "fewer than two exercise solutions on the page"
+        for i in range(solutions.count()):
+            sol = solutions.nth(i)
+            target = sol.locator(".admonition-title a.reference").get_attribute("href") or ""
+            assert target.startswith("#") and page.locator(
+                f"[id='{target[1:]}']").count() == 1, f"solution {i} does not link to its exercise"
+            content = sol.locator("section, div.cell").first
+            assert not content.is_visible(), f"solution {i} is not hidden by default"
+            sol.locator("button.toggle-button").click()
+            content.wait_for(state="visible", timeout=5_000)
         # widgets: every control rendered, and each one moves its figure
         for selector, count in expected.items():
             page.wait_for_function(

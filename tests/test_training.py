@@ -86,7 +86,3 @@ def test_side_by_side_reuses_its_workers():
     training.side_by_side(_square_or_diverge, [{"x": 1}, {"x": 2}], processes=2)
     assert training._POOLS[2] is first
 
-
-def test_start_workers_returns_at_once_and_the_workers_serve_later_runs():
-    training.start_workers("book.training", processes=2)
-    assert training.side_by_side(_square_or_diverge, [{"x": 2}, {"x": 3}], processes=2) == [4, 9]
