@@ -23,8 +23,9 @@ def run_scripts(parallel: int = 2) -> int:
 
     Each script keeps to one core (gensim with one worker and one BLAS thread, the GANs on
     one torch thread, the VAEs small), so two side by side take about the time of the longer
-    one (``make bench``: about 22 minutes idle, bench_gan the longest). Their wall times are measured with the
-    other script running: compare them with each other, not with an idle machine's.
+    one (``make bench``: about 22 minutes idle, bench_gan the longest). Their wall times
+    are measured with the other script running: compare them with each other, not with an
+    idle machine's.
     """
     scripts = sorted((ROOT / "tools").glob("bench_*.py"), key=_longest_first)
     BENCH.mkdir(parents=True, exist_ok=True)
