@@ -25,8 +25,9 @@ import html
 import io
 import itertools
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
@@ -151,20 +152,23 @@ def _params(values: dict[str, Sequence], default: dict[str, Any] | None) -> list
     return params
 
 
-def _draw_png(draw: Callable[..., Any], kwargs: dict, dpi: int, bbox: Any = "tight",
-              box_out: list | None = None) -> bytes:
+@contextmanager
+def _drawn(draw: Callable[..., Any], kwargs: dict) -> Iterator[Figure]:
+    """The figure ``draw(**kwargs)`` makes; closed afterwards, with any other it opened."""
     before = set(plt.get_fignums())
     result = draw(**kwargs)
     fig = result if isinstance(result, Figure) else plt.gcf()
     try:
-        if box_out is not None:  # keep this frame's tight box for the next frames
-            box_out.append(_tight_box(fig))
-            bbox = box_out[-1]
-        return figure_png(fig, dpi, bbox)
+        yield fig
     finally:
         plt.close(fig)
         for num in set(plt.get_fignums()) - before:
             plt.close(num)
+
+
+def _draw_png(draw: Callable[..., Any], kwargs: dict, dpi: int, bbox: Any = "tight") -> bytes:
+    with _drawn(draw, kwargs) as fig:
+        return figure_png(fig, dpi, bbox)
 
 
 @dataclass
@@ -212,9 +216,9 @@ def build_static(draw: Callable[..., Any], params: list[Param], *, dpi: int = DE
     def kwargs(key):
         return {p.name: p.values[i] for p, i in zip(params, key)}
 
-    box: list | None = [] if same_layout else None
-    first = _draw_png(draw, kwargs(default_key), dpi, box_out=box)
-    bbox = box[0] if same_layout else "tight"
+    with _drawn(draw, kwargs(default_key)) as fig:
+        bbox = _tight_box(fig) if same_layout else "tight"
+        first = figure_png(fig, dpi, bbox)
     estimate = int(len(first) * 4 / 3 * n_frames)
     left = max_bytes - _page_bytes
     if estimate > left:

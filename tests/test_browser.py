@@ -1,8 +1,8 @@
 """Every chapter page, opened from disk with the network cut, in Debian's headless Chromium.
 
 Checks, per page: no JavaScript errors, no failed or outside requests, the maths typeset
-by MathJax, every exercise solution hidden until its toggle is clicked, and every slider (or toggle-button selector), moved to another value,
-changes the figure shown.
+by MathJax, every exercise solution hidden until its toggle is clicked, and every slider (or
+toggle-button selector), moved to another value, changes the figure shown.
 """
 
 from __future__ import annotations

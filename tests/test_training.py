@@ -85,4 +85,3 @@ def test_side_by_side_reuses_its_workers():
     first = training._POOLS[2]
     training.side_by_side(_square_or_diverge, [{"x": 1}, {"x": 2}], processes=2)
     assert training._POOLS[2] is first
-

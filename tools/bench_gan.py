@@ -15,7 +15,8 @@ against the CPU seconds of the training thread (one thread for both, so the numb
 depend on what else runs), on ring8 with two seeds, for the book's WGAN-GP (its 2,500
 steps) and for the classic WGAN-GP toy configuration of Gulrajani et al. (2017: generator
 and critic 2-512-512-512, ReLU, 5 critic steps, lambda = 0.1, Adam 1e-4, betas (0.5, 0.9),
-batch 256), given ``REFERENCE_STEPS`` generator steps (80 CPU seconds on the idle 2-core machine of 2026-12).
+batch 256), given ``REFERENCE_STEPS`` generator steps (80 CPU seconds on the idle 2-core
+machine of 2026-12).
 
 ``chapters/gan_zoo.json`` (written here, stamped with the commit it was measured on; commit it
 with the change it measures) holds the ring8 summaries and the anytime curves.
