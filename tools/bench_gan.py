@@ -6,7 +6,10 @@ grid25 (three seeds), and anytime curves of the book's WGAN-GP against the class
 
 For each data set and loss: the mean over the seeds of ``modes`` (recovered), ``hq`` (share
 of high-quality samples), ``kl`` (mode histogram vs uniform) and ``seconds`` (wall time of
-one training run), plus ``cpu_seconds`` and the per-seed values. On ring8 every loss runs
+one training run), plus ``cpu_seconds`` and the per-seed values. As in the chapter, the
+losses of one seed train together as one stack (``book.generative.gan_stack``), so the
+seconds of a run are its stack's divided by the number of losses; the stacks of the seeds
+run side by side, one per core. On ring8 every loss runs
 with ``BAR_SEEDS`` (ten) seeds: one run's share of high-quality samples moves by several
 points from seed to seed, so ``chapters/gan_zoo`` states its results over these seeds.
 
@@ -37,7 +40,8 @@ from dataclasses import asdict, replace
 import numpy as np
 import torch
 
-from book.generative import gan, toy2d
+from book import training
+from book.generative import gan, gan_stack, toy2d
 from tools.chapters import BENCH, ROOT, commit_stamp
 
 N_SAMPLES = 2500
@@ -68,16 +72,24 @@ def anytime(cfg: gan.GANConfig, mix: toy2d.Mixture, seed: int, points: int = 12)
     return out
 
 
-def one_run(cfg: gan.GANConfig, mix: toy2d.Mixture, seed: int,
-            max_seconds: float | None = None) -> dict:
+def zoo_stack(losses: list[str], dataset: str, seed: int) -> list[dict]:
+    """One seed of every loss in ``losses`` on ``dataset``, trained as one stack (as the
+    chapter trains its runs): the metrics of 2,500 samples of each run, its steps, and the
+    stack's wall and CPU seconds divided by the number of runs in it."""
+    mix = toy2d.mixture(dataset)
+    cfg = gan.GANConfig()
     cpu = time.process_time()
-    run = gan.train(cfg, mix, seed=seed, max_seconds=max_seconds, keep_partial=True,
-                    progress=False)
+    runs = gan_stack.train_stacked([replace(cfg, loss=name) for name in losses],
+                                   [mix] * len(losses), [seed] * len(losses), progress=False)
     cpu = time.process_time() - cpu
-    x = gan.sample(run.generator, N_SAMPLES, cfg.latent, torch.Generator().manual_seed(1000 + seed))
-    out = toy2d.mode_metrics(x, mix).as_dict()
-    out.update(seconds=run.seconds, cpu_seconds=cpu, steps=run.steps,
-               diverged=str(run.diverged) if run.diverged else None)
+    out = []
+    for run in runs:
+        x = gan.sample(run.generator, N_SAMPLES, cfg.latent,
+                       torch.Generator().manual_seed(1000 + seed))
+        r = toy2d.mode_metrics(x, mix).as_dict()
+        r.update(seconds=run.seconds / len(runs), cpu_seconds=cpu / len(runs), steps=run.steps,
+                 diverged=str(run.diverged) if run.diverged else None)
+        out.append(r)
     return out
 
 
@@ -114,22 +126,29 @@ def main(argv: list[str]) -> int:
                     "load_average_before": list(os.getloadavg())},
     }
     start = time.perf_counter()
+    # every seed of a data set is one stack of all the losses; the stacks (and the anytime
+    # runs) go side by side, one per core
+    calls = [dict(losses=args.losses, dataset=ds, seed=s) for ds in args.datasets
+             for s in (BAR_SEEDS if ds == "ring8" else args.seeds)]
+    stacks = training.side_by_side(zoo_stack, calls, desc="GAN stacks")
     for ds in args.datasets:
         mix = toy2d.mixture(ds)
         result[ds] = {}
         print(f"{ds}:", flush=True)
-        for name in args.losses:
-            seeds = BAR_SEEDS if ds == "ring8" else args.seeds
-            per_seed = [one_run(replace(book_cfg, loss=name), mix, s) for s in seeds]
-            result[ds][name] = summarise(per_seed)
+        per_call = [runs for call, runs in zip(calls, stacks) if call["dataset"] == ds]
+        for k, name in enumerate(args.losses):
+            result[ds][name] = summarise([runs[k] for runs in per_call])
             print(line(name, result[ds][name]), flush=True)
         if not args.no_reference and ds == "ring8":
-            result["anytime"] = {
-                "book wgan-gp": [anytime(replace(book_cfg, loss="wgan-gp"), mix, s)
-                                 for s in ANYTIME_SEEDS],
-                "reference": [anytime(classic_wgan_gp(), mix, s) for s in ANYTIME_SEEDS]}
-            for name, curves in result["anytime"].items():
-                ends = [c[-1] for c in curves]
+            configs = {"book wgan-gp": replace(book_cfg, loss="wgan-gp"),
+                       "reference": classic_wgan_gp()}
+            jobs = [dict(cfg=c, mix=mix, seed=s) for c in configs.values() for s in ANYTIME_SEEDS]
+            curves = training.side_by_side(anytime, jobs, desc="anytime runs",
+                                           cost=[j["cfg"].steps * j["cfg"].width for j in jobs])
+            n = len(ANYTIME_SEEDS)
+            result["anytime"] = {name: curves[i * n:(i + 1) * n] for i, name in enumerate(configs)}
+            for name, cs in result["anytime"].items():
+                ends = [c[-1] for c in cs]
                 print(f"  anytime {name}: at the end " + "; ".join(
                     f"{t:.0f} cpu s, {m} modes, hq {h:.3f}" for t, m, h in ends), flush=True)
     result["machine"]["load_average_after"] = list(os.getloadavg())

@@ -34,7 +34,7 @@ from book import checks, seeding, training
 from book.generative import film, penalties
 
 __all__ = ["LOSSES", "LossConfig", "check_loss", "gan_qp_critic", "gan_qp_generator",
-           "critic_loss", "generator_loss", "fit_critic", "mlp", "GANConfig", "GANRun",
+           "critic_loss", "generator_loss", "critic_loss_of_scores", "generator_loss_of_scores", "fit_critic", "mlp", "GANConfig", "GANRun",
            "sample", "train", "with_loss"]
 
 LOSSES = ("sgan", "sgan-sat", "wgan-gp", "wgan-div", "rsgan", "gan-qp")
@@ -77,16 +77,13 @@ def _pair_check(x_real: torch.Tensor, x_fake: torch.Tensor) -> None:
                          f"{tuple(x_real.shape)} and {tuple(x_fake.shape)}")
 
 
-def critic_loss(name: str, critic: Callable, x_real: torch.Tensor, x_fake: torch.Tensor,
-                cfg: LossConfig | None = None,
-                generator: torch.Generator | None = None) -> torch.Tensor:
-    """The critic's (discriminator's) loss of ``name``, to minimise; see the module table."""
-    check_loss(name)
-    _pair_check(x_real, x_fake)
+def critic_loss_of_scores(name: str, d_real: torch.Tensor, d_fake: torch.Tensor,
+                          dist: torch.Tensor | None = None, norms: torch.Tensor | None = None,
+                          cfg: LossConfig | None = None) -> torch.Tensor:
+    """The critic loss of ``name`` from its scores on paired batches, (B,) each: ``dist`` is
+    |x_r - x_f| per pair (GAN-QP), ``norms`` the critic's gradient norms at interpolations
+    (the two Wasserstein losses). The formulas of the module table."""
     cfg = cfg or LossConfig()
-    x_fake = x_fake.detach()
-    # one pass over both batches: (2B, 1) -> (B,), (B,)
-    d_real, d_fake = critic(torch.cat([x_real, x_fake])).squeeze(-1).chunk(2)
     if name in ("sgan", "sgan-sat"):
         # -E log s(D(x_r)) - E log(1 - s(D(x_f))), with -log s(t) = softplus(-t)
         return F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
@@ -94,14 +91,47 @@ def critic_loss(name: str, critic: Callable, x_real: torch.Tensor, x_fake: torch
         # -E log s(D(x_r) - D(x_f))
         return F.softplus(-(d_real - d_fake)).mean()
     if name == "gan-qp":
-        return gan_qp_critic(d_real, d_fake, (x_real - x_fake).norm(dim=1), cfg.qp_lambda)
+        return gan_qp_critic(d_real, d_fake, dist, cfg.qp_lambda)
+    check_loss(name)
     # the two Wasserstein critics: -(E D(x_r) - E D(x_f)) + penalty at interpolations
-    norms = penalties.grad_norm(critic, penalties.interpolate(x_real, x_fake, generator))
     if name == "wgan-gp":
         penalty = cfg.gp_weight * (norms - 1).pow(2).mean()
     else:  # wgan-div
         penalty = cfg.div_k * norms.pow(cfg.div_p).mean()
     return d_fake.mean() - d_real.mean() + penalty
+
+
+def generator_loss_of_scores(name: str, d_real: torch.Tensor,
+                             d_fake: torch.Tensor) -> torch.Tensor:
+    """The generator loss of ``name`` from the critic's scores, (B,) each (``d_real`` is
+    used by the relativistic losses only). The formulas of the module table."""
+    if name == "rsgan":
+        return F.softplus(-(d_fake - d_real)).mean()  # -E log s(D(x_f) - D(x_r))
+    if name == "gan-qp":
+        return gan_qp_generator(d_real, d_fake)
+    if name == "sgan":
+        return F.softplus(-d_fake).mean()         # -E log s(D(x_f))
+    if name == "sgan-sat":
+        return -F.softplus(d_fake).mean()         # E log(1 - s(D(x_f)))
+    check_loss(name)
+    return -d_fake.mean()                         # wgan-gp, wgan-div
+
+
+def critic_loss(name: str, critic: Callable, x_real: torch.Tensor, x_fake: torch.Tensor,
+                cfg: LossConfig | None = None,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """The critic's (discriminator's) loss of ``name``, to minimise; see the module table."""
+    check_loss(name)
+    _pair_check(x_real, x_fake)
+    x_fake = x_fake.detach()
+    # one pass over both batches: (2B, 1) -> (B,), (B,)
+    d_real, d_fake = critic(torch.cat([x_real, x_fake])).squeeze(-1).chunk(2)
+    dist = norms = None
+    if name == "gan-qp":
+        dist = (x_real - x_fake).norm(dim=1)
+    elif name.startswith("wgan"):
+        norms = penalties.grad_norm(critic, penalties.interpolate(x_real, x_fake, generator))
+    return critic_loss_of_scores(name, d_real, d_fake, dist, norms, cfg)
 
 
 def generator_loss(name: str, critic: Callable, x_real: torch.Tensor, x_fake: torch.Tensor,
@@ -111,15 +141,9 @@ def generator_loss(name: str, critic: Callable, x_real: torch.Tensor, x_fake: to
     _pair_check(x_real, x_fake)
     if name in ("rsgan", "gan-qp"):  # relativistic: both batches, one pass
         d_real, d_fake = critic(torch.cat([x_real.detach(), x_fake])).squeeze(-1).chunk(2)
-        if name == "rsgan":
-            return F.softplus(-(d_fake - d_real)).mean()  # -E log s(D(x_f) - D(x_r))
-        return gan_qp_generator(d_real, d_fake)
-    d_fake = critic(x_fake).squeeze(-1)  # (B,)
-    if name == "sgan":
-        return F.softplus(-d_fake).mean()         # -E log s(D(x_f))
-    if name == "sgan-sat":
-        return -F.softplus(d_fake).mean()         # E log(1 - s(D(x_f)))
-    return -d_fake.mean()                         # wgan-gp, wgan-div
+    else:
+        d_real, d_fake = None, critic(x_fake).squeeze(-1)  # (B,)
+    return generator_loss_of_scores(name, d_real, d_fake)
 
 
 def fit_critic(name: str, critic: nn.Module, x_real: torch.Tensor, x_fake: torch.Tensor,
