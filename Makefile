@@ -36,7 +36,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest tests
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests -m "not book and not browser"
+	$(BIN)/python -m pytest tests -m "not book and not browser and not live and not binder_env"
 
 bench: $(STAMP)
 	$(BIN)/python -m tools.bench

@@ -11,33 +11,42 @@ parameters with their values::
   slider is linked to a ``Stack`` of images in the browser (``jslink``), so it moves
   with nothing but the page's JavaScript. A ``<noscript>`` copy of the default frame
   keeps a picture on the page even without JavaScript.
-* In a live Jupyter kernel (JupyterLab, Binder) the same call gives an ordinary
-  interactive slider that redraws on demand.
+* In a live Jupyter kernel (JupyterLab, Binder, the page's Live Code) the same call gives
+  an ordinary interactive slider that redraws on demand.
 
 Numeric values get a slider, strings get toggle buttons. Two parameters give two
 controls over the grid of frames (nested stacks, one link per inner stack).
+
+A numeric parameter can also have a *live range* (``book.live_sliders``): in a live kernel
+its slider is then a continuous one over the interval, drawn on the fly at any value, while
+the static page keeps the listed frames::
+
+    sliders.show(draw_flow, t=[-1.0, 0.0, 1.0], live={"t": (-1.5, 1.5)})
+
+If ``draw`` reads precomputed results, ``compute`` computes them for a value that is
+not listed, before ``draw`` is called (once per new value)::
+
+    sliders.show(draw_lr, lr=[0.1, 0.2], live={"lr": (0.01, 0.3)},
+                 compute=lambda lr: runs.update({lr: run(lr)}))
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import io
 import itertools
 import os
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import ipywidgets as widgets
-import matplotlib.pyplot as plt
 from IPython.display import HTML, display
-from matplotlib.figure import Figure
+
+from book import live_sliders
+from book.frames import DEFAULT_DPI, draw_png, drawn, figure_png, tight_box
 
 #: Heaviest a page may get from the frames of all its sliders (base64 in the page).
 MAX_PAGE_BYTES = 5_000_000
-#: Resolution of precomputed frames; modest on purpose, the page carries every frame.
-DEFAULT_DPI = 72
 MODES = ("auto", "static", "live")
 
 # Bytes of frames already put on the page by this kernel (one kernel = one chapter),
@@ -70,20 +79,6 @@ def resolve_mode(mode: str = "auto") -> str:
         if mode not in ("static", "live"):
             raise ValueError(f"BOOK_SLIDERS must be 'static' or 'live', got {mode!r}")
     return mode
-
-
-def figure_png(fig: Figure, dpi: int = DEFAULT_DPI, bbox: Any = "tight") -> bytes:
-    """Render a matplotlib figure to PNG bytes, cropped to ``bbox`` (inches; by default
-    the tight box around what is drawn, which costs a second drawing of the figure)."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches=bbox)
-    return buf.getvalue()
-
-
-def _tight_box(fig: Figure, pad: float = 0.1):
-    """The tight bounding box of ``fig`` in inches, padded like ``bbox_inches="tight"``."""
-    box = fig.get_tightbbox(fig.canvas.get_renderer())
-    return box.padded(pad)
 
 
 def _label(value: Any) -> str:
@@ -152,25 +147,6 @@ def _params(values: dict[str, Sequence], default: dict[str, Any] | None) -> list
     return params
 
 
-@contextmanager
-def _drawn(draw: Callable[..., Any], kwargs: dict) -> Iterator[Figure]:
-    """The figure ``draw(**kwargs)`` makes; closed afterwards, with any other it opened."""
-    before = set(plt.get_fignums())
-    result = draw(**kwargs)
-    fig = result if isinstance(result, Figure) else plt.gcf()
-    try:
-        yield fig
-    finally:
-        plt.close(fig)
-        for num in set(plt.get_fignums()) - before:
-            plt.close(num)
-
-
-def _draw_png(draw: Callable[..., Any], kwargs: dict, dpi: int, bbox: Any = "tight") -> bytes:
-    with _drawn(draw, kwargs) as fig:
-        return figure_png(fig, dpi, bbox)
-
-
 @dataclass
 class StaticSlider:
     """Precomputed frames linked to their controls in the browser."""
@@ -216,8 +192,8 @@ def build_static(draw: Callable[..., Any], params: list[Param], *, dpi: int = DE
     def kwargs(key):
         return {p.name: p.values[i] for p, i in zip(params, key)}
 
-    with _drawn(draw, kwargs(default_key)) as fig:
-        bbox = _tight_box(fig) if same_layout else "tight"
+    with drawn(draw, kwargs(default_key)) as fig:
+        bbox = tight_box(fig) if same_layout else "tight"
         first = figure_png(fig, dpi, bbox)
     estimate = int(len(first) * 4 / 3 * n_frames)
     left = max_bytes - _page_bytes
@@ -231,7 +207,7 @@ def build_static(draw: Callable[..., Any], params: list[Param], *, dpi: int = DE
     frames = {default_key: first}
     for key in itertools.product(*(range(s) for s in sizes)):
         if key not in frames:
-            frames[key] = _draw_png(draw, kwargs(key), dpi, bbox)
+            frames[key] = draw_png(draw, kwargs(key), dpi, bbox)
     slider = StaticSlider(params, frames)
     if slider.page_bytes > left:
         raise ValueError(
@@ -261,20 +237,6 @@ def build_static(draw: Callable[..., Any], params: list[Param], *, dpi: int = DE
     return slider
 
 
-def build_live(draw: Callable[..., Any], params: list[Param], *,
-               dpi: int = DEFAULT_DPI) -> widgets.VBox:
-    """Controls wired to ``draw`` through the kernel: redraw on every change."""
-    controls = [p.control() for p in params]
-    for c in controls:
-        c.continuous_update = False
-
-    def redraw(**kw):
-        display(widgets.Image(value=_draw_png(draw, kw, dpi), format="png"))
-
-    out = widgets.interactive_output(redraw, {p.name: c for p, c in zip(params, controls)})
-    return widgets.VBox([*controls, out])
-
-
 def caption_html(number: int, caption: str) -> str:
     """The numbered caption under a slider figure ("Slider 2. What to see ...")."""
     if not isinstance(caption, str) or not caption.strip():
@@ -287,6 +249,7 @@ def caption_html(number: int, caption: str) -> str:
 def show(draw: Callable[..., Any], *, caption: str | None = None,
          default: dict[str, Any] | None = None, dpi: int = DEFAULT_DPI, mode: str = "auto",
          max_bytes: int = MAX_PAGE_BYTES, same_layout: bool = False,
+         live: dict[str, Sequence] | None = None, compute: Callable[..., Any] | None = None,
          **values: Sequence) -> None:
     """Display ``draw(**params)`` with a slider (or toggle buttons) per parameter.
 
@@ -296,12 +259,23 @@ def show(draw: Callable[..., Any], *, caption: str | None = None,
     under the figure, numbered per page. ``same_layout=True`` says every frame has the
     same axes, limits and labels: the static frames then share the first one's crop and
     render in about half the time. See the module docstring for the modes.
+
+    ``live`` maps numeric parameters to a range ``(lo, hi)`` or ``(lo, hi, step)`` holding
+    their listed values: in a live kernel each gets a continuous slider over it (see
+    :class:`LiveRange`), drawn on the fly, so ``draw`` must take any value of the range;
+    the static page is unchanged. ``compute(**params)``, if given, is called first for a
+    combination that is not listed, to compute what ``draw`` reads. Keep such frames
+    cheap (well under a second): each move of the slider waits for one.
     """
     global _page_bytes, _sliders_shown
     params = _params(values, default)
+    ranges = live_sliders.live_ranges(live, params)
+    if compute is not None and not ranges:
+        raise ValueError("compute is called for values outside the listed ones, so it needs "
+                         "a live range: live={name: (lo, hi)}")
     label = caption_html(_sliders_shown + 1, caption) if caption is not None else None
     if resolve_mode(mode) == "live":
-        display(build_live(draw, params, dpi=dpi))
+        display(live_sliders.build_live(draw, params, dpi=dpi, live=ranges, compute=compute))
     else:
         slider = build_static(draw, params, dpi=dpi, max_bytes=max_bytes,
                               same_layout=same_layout)

@@ -1,23 +1,26 @@
 """Shared fixtures: each chapter is executed once per test run, then the book is built once.
 
-Order of a run: the unit tests of book/, then every chapter of _toc.yml executed in a
-fresh kernel (timed, memory measured, stored in the build's execution cache), then the
-Jupyter Book build with -W (which reuses those executions), then the browser tests.
+Order of a run: the unit tests of book/, then the live tests (chapters run in the kernels
+of a local Jupyter server), then every chapter of _toc.yml executed in a fresh kernel
+(timed, memory measured, stored in the build's execution cache), then the Jupyter Book
+build with -W (which reuses those executions), then the browser tests.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.chromium import CHROMIUM, FLAGS
 from tools.chapters import ROOT, Result, build_book, failure_table, run_chapter, table, \
     toc_chapters
 
 _RUNS: dict[str, Result] = {}
-_ORDER = {"book": 1, "browser": 2}
+_ORDER = {"live": 0.5, "book": 1, "browser": 2}
 
 
 def _say(msg: str) -> None:
@@ -50,6 +53,8 @@ def pytest_collection_modifyitems(config, items):
     def rank(item):
         if item.get_closest_marker("browser"):
             return _ORDER["browser"]
+        if item.get_closest_marker("live"):
+            return _ORDER["live"]
         if item.get_closest_marker("book"):
             return _ORDER["book"] + (0.5 if "build" in item.nodeid else 0)
         return 0
@@ -74,3 +79,31 @@ def built_book() -> dict:
     if built["failed"]:
         _say(failure_table(built["failed"]))
     return built
+
+
+@pytest.fixture(scope="session")
+def jupyter_server():
+    """A Jupyter server as Binder runs it (tools/live.py), on 127.0.0.1 with a random port
+    and token, for the live and Live Code tests; stopped, kernels and all, at the end.
+
+    It answers pages of any origin, as a Binder server answers Thebe on a book's pages.
+    """
+    from tools import live
+
+    with live.Server(allow_origin="*") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's headless Chromium, driven by Playwright (no browser download)."""
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's browser with "
+                    "`apt-get install chromium` (as .ci/run does) or point BOOK_CHROMIUM "
+                    "at one, to run the browser tests")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()

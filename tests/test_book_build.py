@@ -35,6 +35,20 @@ def test_chapter_page_has_outputs_math_and_launch_buttons(built_book, path):
     assert "vendor/html-manager/embed.js" in html and "vendor/mathjax/tex-chtml.js" in html
 
 
+@pytest.mark.parametrize("path", toc_chapters(), ids=lambda p: p.stem)
+def test_chapter_page_launches_its_own_file(built_book, path):
+    """The Binder button opens this chapter's .md in JupyterLab (as a notebook, through
+    binder/'s jupytext setting: tests/test_live_code.py opens one), and Live Code loads the
+    book's own Thebe, not sphinx-thebe's CDN copy."""
+    from tools import live
+
+    html = (built_book["html"] / "chapters" / f"{path.stem}.html").read_text()
+    binder = set(re.findall(r'href="(https://mybinder\.org/v2/[^"]+)"', html))
+    assert binder == {live.binder_url(path.relative_to(ROOT).as_posix())}, binder
+    assert "_static/live-code.js" in html and "sphinx-thebe.js" not in html
+    assert "THEBE_JS_URL" not in html, "sphinx-thebe's CDN address is still on the page"
+
+
 def test_built_book_names_no_cdn(built_book):
     """Everything a page loads on open comes from the book itself."""
     for page in (built_book["html"]).rglob("*.html"):

@@ -9,62 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import shutil
-from pathlib import Path
 
 import pytest
 
+from tests.chromium import PageWatch
 from tools.chapters import toc_chapters
 
 pytestmark = [pytest.mark.book, pytest.mark.browser]
 
-CHROMIUM = os.environ.get("BOOK_CHROMIUM", "/usr/bin/chromium")
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 CONTROL_MODELS = {"SelectionSliderModel": ".widget-slider",
                   "ToggleButtonsModel": ".widget-toggle-buttons"}
 CHAPTERS = toc_chapters()
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-        pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's browser with "
-                    "`apt-get install chromium` (as .ci/run does) or point BOOK_CHROMIUM "
-                    "at one, to run the browser tests")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield b
-        b.close()
-
-
-class PageWatch:
-    """A page with the network cut, recording errors and every request that fails."""
-
-    def __init__(self, browser):
-        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
-        self.page = self.context.new_page()
-        self.problems: list[str] = []
-        self.page.route(re.compile(r"^(https?|wss?):"), self._block)
-        self.page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
-        self.page.on("console", self._console)
-        self.page.on("requestfailed",
-                     lambda r: self.problems.append(f"failed request: {r.url} ({r.failure})"))
-
-    def _block(self, route):
-        self.problems.append(f"request outside the book: {route.request.url}")
-        route.abort()
-
-    def _console(self, msg):
-        if msg.type == "error":
-            self.problems.append(f"console error: {msg.text}")
-
-    def close(self):
-        self.context.close()
 
 
 def _widget_state(html: str) -> dict:

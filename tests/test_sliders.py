@@ -115,20 +115,6 @@ def test_modes(monkeypatch):
         sliders.resolve_mode("fast")
 
 
-def test_live_mode_redraws_through_the_kernel():
-    calls = []
-
-    def draw(a):
-        calls.append(a)
-        return draw_line(a)
-
-    box = sliders.build_live(draw, sliders._params({"a": [1, 2, 3]}, {"a": 3}))
-    control, out = box.children
-    assert isinstance(out, widgets.Output) and calls == [3]  # default drawn at once
-    control.index = 0
-    assert calls == [3, 1]
-
-
 def test_captions_are_numbered_per_page_and_escaped(monkeypatch):
     shown = []
     monkeypatch.setattr(sliders, "display", shown.append)
@@ -167,3 +153,17 @@ def test_same_layout_crops_every_frame_like_the_first_and_draws_each_once():
         (w1, h1), (w2, h2) = _png_size(same.frames[key]), _png_size(tight.frames[key])
         assert abs(w1 - w2) <= 1 and abs(h1 - h2) <= 1, (w1, h1, w2, h2)   # pixel rounding
     assert len(set(same.frames.values())) == 3
+
+
+def test_static_page_ignores_the_live_range(monkeypatch):
+    shown = []
+    monkeypatch.setattr(sliders, "display", shown.append)
+    sliders.show(draw_line, a=[1, 2, 3], live={"a": (0, 10)}, mode="static")
+    (box,) = [s for s in shown if isinstance(s, widgets.VBox)]
+    assert isinstance(box.children[0], widgets.SelectionSlider)
+    assert len(box.children[1].children) == 3      # the three listed frames, nothing more
+
+
+def test_compute_without_a_live_range_is_rejected():
+    with pytest.raises(ValueError, match="needs a live range"):
+        sliders.show(draw_line, a=[1, 2], compute=lambda a: None, mode="static")

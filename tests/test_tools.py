@@ -159,3 +159,30 @@ def test_glue_imports_fast():
     probe = subprocess.run([sys.executable, "-c", "import rfc3987_syntax"], capture_output=True)
     assert probe.returncode != 0, "rfc3987-syntax is installed: pin jsonschema < 4.24"
     assert seconds < 2.5, seconds
+
+
+def test_local_thebe_server_for_the_tests_only():
+    from tools import sphinx_fixes
+
+    config = sphinx_fixes.local_thebe_config("http://127.0.0.1:8123/?token=abc")
+    assert config == {"useBinder": False, "serverSettings": {
+        "baseUrl": "http://127.0.0.1:8123/", "wsUrl": "ws://127.0.0.1:8123/", "token": "abc"}}
+    with pytest.raises(ValueError, match="BOOK_THEBE_SERVER"):
+        sphinx_fixes.local_thebe_config("127.0.0.1:8123")
+
+
+def test_binder_url_opens_the_file_in_jupyterlab():
+    from tools import live
+
+    url = live.binder_url("chapters/det_exp_trace.md")
+    assert url.startswith("https://mybinder.org/v2/gh/")
+    assert url.endswith("?urlpath=lab/tree/chapters/det_exp_trace.md")
+
+
+def test_code_cells_of_a_contents_model():
+    from tools import live
+
+    model = {"content": {"cells": [{"cell_type": "markdown", "source": "# t"},
+                                   {"cell_type": "code", "source": ["a = 1\n", "a"]},
+                                   {"cell_type": "code", "source": "b = 2"}]}}
+    assert live.code_cells(model) == ["a = 1\na", "b = 2"]
