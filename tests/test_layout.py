@@ -19,7 +19,7 @@ PARTS = {"warmups": "parts/warmups", "optim": "parts/optimisation",
          "regularise": "parts/regularisation", "representations": "parts/representations",
          "generative": "parts/generative"}
 #: the modules every part uses, the only ones at the top of book/
-CROSS_CUTTING = {"sliders", "frames", "live_sliders", "checks", "training", "data", "seeding"}
+CROSS_CUTTING = {"sliders", "frames", "live_sliders", "checks", "training", "data", "seeding", "stacked"}
 MAX_LINES = 320
 
 
