@@ -16,6 +16,7 @@ help:
 	@echo "make book   build the HTML book into _build/html (executes the chapters, cached)"
 	@echo "make test   unit tests, every chapter executed within budget, the -W build, browser tests"
 	@echo "make bench  execute every chapter in a fresh kernel and write _build/bench/*.json"
+	@echo "            (BENCH_ARGS=--all: also the scripts that only repeat a chapter's numbers)"
 	@echo "make robust every chapter under seeds 1-3, torch without SIMD, two threads"
 	@echo "make unit   only the fast unit tests of book/"
 	@echo "make lab    JupyterLab on the chapters, .md files opened as notebooks"
@@ -39,7 +40,7 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest tests -m "not book and not browser and not live and not binder_env"
 
 bench: $(STAMP)
-	$(BIN)/python -m tools.bench
+	$(BIN)/python -m tools.bench $(BENCH_ARGS)
 
 # Every chapter under BOOK_SEED=1,2,3, ATEN_CPU_CAPABILITY=default and two threads
 # (ROBUST_ARGS="--jobs 2" or "gan_zoo --variants seed1" for less).

@@ -1,8 +1,15 @@
 """``make bench``: execute every chapter in a fresh kernel, measured, then the extra benchmarks.
 
 Writes ``_build/bench/chapters.json`` (a list of ``{"chapter", "seconds", "peak_mb", "ok"}``)
-and prints it as a table. Then runs each ``tools/bench_*.py`` script, if any, which write
-their own ``_build/bench/<name>.json`` (e.g. the word-vector or GAN comparisons).
+and prints it as a table. Then runs the ``tools/bench_*.py`` scripts whose numbers chapters
+quote (through a JSON committed beside the chapter: the word-vector and GAN comparisons),
+each writing its own ``_build/bench/<name>.json``; ``--all`` runs the others too (those that
+only repeat a chapter's own numbers, ``bench_vae``).
+
+    python -m tools.bench                  # every chapter, then the quoted comparisons
+    python -m tools.bench --all            # ... and every other bench_*.py
+    python -m tools.bench det_exp_trace    # some chapters only, no scripts
+
 Exit status is non-zero if a chapter fails or leaves the budget.
 """
 
@@ -18,16 +25,23 @@ from tools.chapters import BENCH, MAX_PEAK_MB, MAX_SECONDS, ROOT, run_chapter, t
     thread_env, toc_chapters, write_json
 
 
-def run_scripts(parallel: int = 2) -> int:
-    """Run every ``tools/bench_*.py``, ``parallel`` at a time, each logged to its own file.
+#: The bench scripts that only repeat a chapter's numbers (no chapter reads their output):
+#: run by ``--all`` only.
+REPEATS = {"bench_vae"}
+
+
+def run_scripts(parallel: int = 2, every: bool = False) -> int:
+    """Run the ``tools/bench_*.py`` (all of them if ``every``, else those not in
+    :data:`REPEATS`), ``parallel`` at a time, each logged to its own file.
 
     Each script keeps to one core (gensim with one worker and one BLAS thread, the GANs on
     one torch thread, the VAEs small), so two side by side take about the time of the longer
-    one (``make bench``: about 22 minutes idle, bench_gan the longest). Their wall times
+    one (bench_gan the longest). Their wall times
     are measured with the other script running: compare them with each other, not with an
     idle machine's.
     """
-    scripts = sorted((ROOT / "tools").glob("bench_*.py"), key=_longest_first)
+    scripts = sorted((p for p in (ROOT / "tools").glob("bench_*.py") if every or p.stem not in REPEATS),
+                     key=_longest_first)
     BENCH.mkdir(parents=True, exist_ok=True)
     running: list[tuple[Path, subprocess.Popen, float]] = []
     status = 0
@@ -65,6 +79,8 @@ def _longest_first(script: Path) -> int:
 
 
 def main(argv: list[str]) -> int:
+    every = "--all" in argv
+    argv = [a for a in argv if a != "--all"]
     chapters = toc_chapters()
     if argv:  # a subset by file stem: python -m tools.bench det_exp_trace
         chapters = [p for p in chapters if p.stem in argv]
@@ -80,7 +96,7 @@ def main(argv: list[str]) -> int:
     print(f"written {out.relative_to(ROOT)}")
     status = 0 if all(r.within_budget for r in results) else 1
     if not argv:
-        status = run_scripts() or status
+        status = run_scripts(every=every) or status
         print("\n".join(["", "benchmark files:"] +
                         [f"  {p.relative_to(ROOT)}" for p in sorted(BENCH.glob("*.json"))]))
     return status
