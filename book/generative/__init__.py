@@ -1,3 +1,6 @@
 """Part V, generative models: the code of the chapters ``vae_information_bottleneck``,
-``vq_vae`` and ``gan_zoo`` (VAEs, VQ-VAEs, GAN losses and their training on 2-D toy
-mixtures, one run at a time in ``gan`` or several stacked into one model in ``gan_stack``)."""
+``vq_vae``, ``gan_zoo``, ``invertible_resnet``, ``energy_langevin`` and ``ddpm`` (VAEs,
+VQ-VAEs, GAN losses and their training on 2-D toy mixtures, one run at a time in ``gan`` or
+several stacked into one model in ``gan_stack``; invertible residual flows in ``iresnet``;
+Langevin samplers in ``langevin`` and energy models in ``energy``; the diffusion process in
+``diffusion`` and its noise predictor in ``denoiser``)."""
