@@ -29,9 +29,8 @@ def lipschitz_mlp(d: int, hidden: int, c: float, depth: int = 2) -> nn.Sequentia
     Lip(g) <= c * prod_l ||W_l / sigma(W_l)||_2 * Lip(tanh)^depth = c."""
     checks.integer(d, "d")
     checks.number(c, "c", 0.0, low_ok=False, high=1.0)
-    net = lipschitz.mlp(d, d, hidden, depth)
-    # the ReLUs of Part III's mlp become tanh: smooth, so that the density is smooth too
-    net = nn.Sequential(*[nn.Tanh() if isinstance(m, nn.ReLU) else m for m in net])
+    # tanh, not ReLU: smooth, so that the density is smooth too
+    net = lipschitz.mlp(d, d, hidden, depth, activation=nn.Tanh)
     lipschitz.spectral_normalise(net)
     return nn.Sequential(*net, lipschitz.Scale(c))
 

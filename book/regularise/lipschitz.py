@@ -227,14 +227,15 @@ class TrainConfig:
     seed: int = 0
 
 
-def mlp(n_in: int, n_out: int, hidden: int, depth: int) -> nn.Sequential:
-    """n_in -> hidden (ReLU) x depth -> n_out."""
+def mlp(n_in: int, n_out: int, hidden: int, depth: int,
+        activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
+    """n_in -> hidden (``activation``, ReLU by default) x depth -> n_out."""
     for name, val in (("n_in", n_in), ("n_out", n_out), ("hidden", hidden), ("depth", depth)):
         checks.integer(val, name)
     sizes = [n_in] + [hidden] * depth
     layers: list[nn.Module] = []
     for a, b in zip(sizes[:-1], sizes[1:]):
-        layers += [nn.Linear(a, b), nn.ReLU()]
+        layers += [nn.Linear(a, b), activation()]
     return nn.Sequential(*layers, nn.Linear(sizes[-1], n_out))
 
 
