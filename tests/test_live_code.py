@@ -56,8 +56,23 @@ def _server_prefixes(server) -> tuple[str, ...]:
     return server.url, server.url.replace("http", "ws", 1)
 
 
+#: Playwright clicks and screenshots wait until their element stops moving; while the outputs
+#: of a run are still being laid out (figures, widgets, MathJax) on a loaded machine that can
+#: take longer than the default 30 s.
+ACTION_TIMEOUT = 90_000
+
+
 def _hash(locator) -> str:
-    return hashlib.sha256(locator.screenshot()).hexdigest()
+    return hashlib.sha256(locator.screenshot(timeout=ACTION_TIMEOUT)).hexdigest()
+
+
+def _settle(page) -> None:
+    """Wait until the page's layout has stopped changing: its height the same for 1 s."""
+    page.wait_for_function("""() => {
+        const h = document.documentElement.scrollHeight, now = performance.now();
+        if (window.__lastHeight !== h) { window.__lastHeight = h; window.__since = now; }
+        return now - window.__since > 1000;
+    }""", timeout=60_000, polling=200)
 
 
 def test_live_code_runs_the_chapter_on_the_server(browser, jupyter_server, live_page):
@@ -85,19 +100,21 @@ def test_live_code_runs_the_chapter_on_the_server(browser, jupyter_server, live_
         page.wait_for_function("() => window.thebe.notebook.cells.every(c => !c.isBusy)",
                                timeout=RUN_ALL_TIMEOUT, polling=500)
         print(f"Live Code ran {n_code} cells in {time.monotonic() - start:.1f} s")
+        _settle(page)
         errors = page.locator("[data-mime-type='application/vnd.jupyter.error']")
         assert errors.count() == 0, errors.first.inner_text()[:2000]
         # one cell run again on its own: its output comes back from the kernel
         cell = page.locator(".cell", has=page.locator(".thebe-cell"), has_text=PRINTED).first
         output = cell.locator(".jp-OutputArea")
         assert PRINTED in output.inner_text()
-        cell.locator("button.thebe-run-button").click()
+        cell.locator("button.thebe-run-button").click(timeout=ACTION_TIMEOUT)
         page.wait_for_function("() => window.thebe.notebook.cells.every(c => !c.isBusy)",
                                timeout=60_000, polling=200)
         output.get_by_text(PRINTED).wait_for(timeout=30_000)
+        _settle(page)
         # the live slider: a continuous one, moved to a value the page does not list
         slider = page.locator(".jp-OutputArea .widget-slider").first
-        slider.scroll_into_view_if_needed()
+        slider.scroll_into_view_if_needed(timeout=ACTION_TIMEOUT)
         box = slider.locator("xpath=ancestor::div[contains(@class,'widget-vbox')][1]")
         figure = box.locator("img").first
         figure.wait_for(timeout=30_000)
