@@ -43,3 +43,13 @@ def vector(value, name: str) -> np.ndarray:
     if x.ndim != 1 or x.size == 0 or not np.all(np.isfinite(x)):
         raise ValueError(f"{name} must be a finite non-empty 1-D array, got shape {x.shape}")
     return x
+
+
+def runs(methods: list[str], seeds: list[int], known) -> None:
+    """One seed per run and every method among ``known``, else a ValueError saying so."""
+    if len(methods) != len(seeds) or not methods:
+        raise ValueError(f"need one seed per method (>= 1 run), got {len(methods)} methods "
+                         f"and {len(seeds)} seeds")
+    bad = sorted(set(methods) - set(known))
+    if bad:
+        raise ValueError(f"unknown methods {bad}; known: {', '.join(known)}")

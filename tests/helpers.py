@@ -15,3 +15,12 @@ def quad_from(H):
     """The quadratic 1/2 x^T H x of book.optim.dynamics, built from H's eigen-decomposition."""
     lam, V = np.linalg.eigh(H)
     return dynamics.quadratic(lam, rotation=V)
+
+
+def draw_line(a, b="x"):
+    """A tiny figure whose pixels depend on both parameters (for the slider tests)."""
+    import matplotlib.pyplot as plt  # after the test module chose its backend
+    fig, ax = plt.subplots(figsize=(2, 1.5))
+    ax.plot([0, 1], [0, a])
+    ax.set_title(f"{a} {b}")
+    return fig

@@ -46,3 +46,13 @@ def test_vector():
     for bad in ([], [[1.0]], 3.0, [1.0, math.nan], [math.inf]):
         with pytest.raises(ValueError, match="theta0 must be a finite non-empty 1-D array"):
             checks.vector(bad, "theta0")
+
+
+def test_runs_need_one_seed_per_known_method():
+    checks.runs(["a", "b"], [0, 1], ("a", "b"))
+    with pytest.raises(ValueError, match="one seed per method"):
+        checks.runs(["a"], [0, 1], ("a",))
+    with pytest.raises(ValueError, match="one seed per method"):
+        checks.runs([], [], ("a",))
+    with pytest.raises(ValueError, match=r"unknown methods \['c'\]; known: a, b"):
+        checks.runs(["a", "c"], [0, 1], ("a", "b"))

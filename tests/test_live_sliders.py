@@ -4,17 +4,10 @@ import ipywidgets as widgets
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
 from book import live_sliders, sliders  # noqa: E402
-
-
-def draw_line(a, b="x"):
-    fig, ax = plt.subplots(figsize=(2, 1.5))
-    ax.plot([0, 1], [0, a])
-    ax.set_title(f"{a} {b}")
-    return fig
+from tests.helpers import draw_line  # noqa: E402
 
 
 def test_live_mode_redraws_through_the_kernel():

@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
 from book import sliders  # noqa: E402
+from tests.helpers import draw_line  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -15,13 +16,6 @@ def fresh_budget():
     sliders.reset_page_budget()
     yield
     sliders.reset_page_budget()
-
-
-def draw_line(a, b="x"):
-    fig, ax = plt.subplots(figsize=(2, 1.5))
-    ax.plot([0, 1], [0, a])
-    ax.set_title(f"{a} {b}")
-    return fig
 
 
 def test_one_parameter_links_a_slider_to_a_stack_of_frames():

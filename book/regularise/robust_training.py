@@ -59,15 +59,6 @@ def _stack(n_in: int, n_out: int, seeds: list[int], cfg: StackConfig):
     return net, opt, gens
 
 
-def _check_runs(methods: list[str], seeds: list[int], known: tuple) -> None:
-    if len(methods) != len(seeds) or not methods:
-        raise ValueError(f"need one seed per method (>= 1 run), got {len(methods)} methods "
-                         f"and {len(seeds)} seeds")
-    bad = sorted(set(methods) - set(known))
-    if bad:
-        raise ValueError(f"unknown methods {bad}; known: {', '.join(known)}")
-
-
 def _batch(gens: list[torch.Generator], n: int, size: int) -> torch.Tensor:
     """One batch of row indices per run, (M, size), without replacement."""
     return torch.stack([torch.randperm(n, generator=g)[:size] for g in gens])
@@ -87,7 +78,7 @@ def train_adversarial(x: torch.Tensor, y: torch.Tensor, methods: list[str],
                       n_classes: int = 10, progress: bool = True) -> StackedMLP:
     """Train run m with ``methods[m]`` from ``seeds[m]``; L2 perturbations of norm ``eps``
     (L-infinity for ``fgsm``). Returns the stack in eval mode: (M, N, in) -> (M, N, classes)."""
-    _check_runs(methods, seeds, ADVERSARIAL_METHODS)
+    checks.runs(methods, seeds, ADVERSARIAL_METHODS)
     checks.positive(eps, "eps")
     checks.integer(cfg.steps, "steps")
     net, opt, gens = _stack(x.shape[1], n_classes, seeds, cfg)
@@ -130,7 +121,7 @@ def train_semi_supervised(x: torch.Tensor, y: torch.Tensor, labelled: list[torch
     batches of all of ``x``, r Gaussian with E||r||^2 = eps_m^2 (``noise``), or eps_m times one
     power-iteration step towards the top eigenvector of the KL's Hessian (``vat``, finite
     differences of size ``vat_xi``). ``eps`` is one value for all runs or one per run."""
-    _check_runs(methods, seeds, SEMI_METHODS)
+    checks.runs(methods, seeds, SEMI_METHODS)
     if len(labelled) != len(methods):
         raise ValueError(f"need one set of labelled indices per run, got {len(labelled)} "
                          f"for {len(methods)} runs")

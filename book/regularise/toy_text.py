@@ -139,12 +139,7 @@ def train_bags(task: SentimentTask, methods: list[str], seeds: list[int], eps: f
     """Train run m full-batch on 1/2 (l(e) + l(e + delta)), delta the FGM step of norm ``eps``
     on each sentence's embeddings (T x D) for ``fgm`` and delta = 0 for ``plain``; the word
     weights of standardisation are the training counts (plus one)."""
-    if len(methods) != len(seeds) or not methods:
-        raise ValueError(f"need one seed per method (>= 1 run), got {len(methods)} methods "
-                         f"and {len(seeds)} seeds")
-    bad = sorted(set(methods) - set(TEXT_METHODS))
-    if bad:
-        raise ValueError(f"unknown methods {bad}; known: {', '.join(TEXT_METHODS)}")
+    checks.runs(methods, seeds, TEXT_METHODS)
     checks.positive(eps, "eps")
     checks.integer(steps, "steps")
     gens = [seeding.everything(s) for s in seeds]
