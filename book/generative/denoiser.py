@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from book import checks, seeding, stacked, training
-from book.generative import diffusion
+from book.generative import diffusion, gan
 
 __all__ = ["fourier", "DenoiserConfig", "EpsNet", "train"]
 
@@ -65,16 +65,9 @@ class EpsNet(nn.Module):
 
 
 def _mlp(d: int, cfg: DenoiserConfig) -> nn.Sequential:
-    acts = {"relu": nn.ReLU, "silu": nn.SiLU}
-    if cfg.activation not in acts:
-        raise ValueError(f"activation must be one of {list(acts)}, got {cfg.activation!r}")
-    sizes = [cfg.n_inputs(d)] + [cfg.width] * cfg.depth + [d]
-    layers: list[nn.Module] = []
-    for k in range(len(sizes) - 1):
-        layers.append(nn.Linear(sizes[k], sizes[k + 1]))
-        if k < len(sizes) - 2:
-            layers.append(acts[cfg.activation]())
-    return nn.Sequential(*layers)
+    if cfg.activation not in ("relu", "silu"):
+        raise ValueError(f"activation must be one of ['relu', 'silu'], got {cfg.activation!r}")
+    return gan.mlp(cfg.n_inputs(d), d, cfg.width, cfg.depth, cfg.activation)
 
 
 def train(data: torch.Tensor, cfg: DenoiserConfig, streams: list[int], desc: str = "training",

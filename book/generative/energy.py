@@ -23,7 +23,7 @@ from torch import nn
 
 from book import checks, seeding, training
 from book.stacked import StackedMLP
-from book.generative import langevin
+from book.generative import gan, langevin
 
 __all__ = ["EBMConfig", "stacked_energy", "energy_fn", "frozen", "EBMRun", "train"]
 
@@ -61,13 +61,10 @@ def stacked_energy(cfg: EBMConfig, seeds: list[int]) -> StackedMLP:
     for s in seeds:
         with torch.random.fork_rng():
             torch.manual_seed(seeding.seed(s))
-            dims = [2] + [cfg.width] * cfg.depth
-            layers: list[nn.Module] = []
-            for a, b in zip(dims[:-1], dims[1:]):
-                layers += [nn.Linear(a, b), nn.SiLU()]
+            net = gan.mlp(2, 1, cfg.width, cfg.depth, "silu")
             with torch.no_grad():
-                layers[0].weight.mul_(cfg.input_scale)
-            nets.append(nn.Sequential(*layers, nn.Linear(dims[-1], 1)))
+                net[0].weight.mul_(cfg.input_scale)
+            nets.append(net)
     return StackedMLP(nets)
 
 

@@ -21,7 +21,8 @@ __all__ = ["LOSSES", "LossConfig", "check_loss", "gan_qp_critic", "gan_qp_genera
            "critic_loss", "generator_loss", "critic_loss_of_scores", "generator_loss_of_scores",
            "fit_critic", "mlp", "GANConfig", "GANRun", "sample", "train", "with_loss"]
 
-ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.2), "tanh": nn.Tanh}
+ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.2), "tanh": nn.Tanh,
+               "silu": nn.SiLU}
 
 
 def fit_critic(name: str, critic: nn.Module, x_real: torch.Tensor, x_fake: torch.Tensor,
