@@ -186,3 +186,32 @@ def test_code_cells_of_a_contents_model():
                                    {"cell_type": "code", "source": ["a = 1\n", "a"]},
                                    {"cell_type": "code", "source": "b = 2"}]}}
     assert live.code_cells(model) == ["a = 1\na", "b = 2"]
+
+
+def test_chapters_run_side_by_side_and_store_in_the_cache(tmp_path):
+    """Two chapters at once: both stored in the shared cache, results in the order asked;
+    a chapter that starts worker processes is recognised (it runs alone)."""
+    from jupyter_cache import get_cache
+
+    paths = [notebook(tmp_path, f"pair{i}", f"import time\ntime.sleep(2)\nprint({i})") for i in range(3)]
+    workers = notebook(tmp_path, "workers", "from book import training\n"
+                       "assert training.side_by_side(divmod, [dict()] * 0) == []")
+    assert chapters.starts_workers(workers) and not chapters.starts_workers(paths[0])
+    said = []
+    results = chapters.run_chapters(paths + [workers], jobs=2, say=said.append)
+    assert list(results) == ["pair0", "pair1", "pair2", "workers"]
+    assert all(r.ok and r.cached for r in results.values())
+    cache = get_cache(str(chapters.CACHE))
+    for path in paths:
+        assert cache.match_cache_notebook(chapters.read_chapter(path)) is not None
+    assert said[0] == "[book] executing workers in a fresh kernel ..."  # alone, first
+
+
+@pytest.mark.parametrize("value, ok", [("1", 1), ("3", 3), ("0", None), ("two", None)])
+def test_book_jobs_from_the_environment(monkeypatch, value, ok):
+    monkeypatch.setenv("BOOK_JOBS", value)
+    if ok is None:
+        with pytest.raises(ValueError, match="BOOK_JOBS"):
+            chapters.default_jobs()
+    else:
+        assert chapters.default_jobs() == ok

@@ -139,9 +139,14 @@ def _child(path: Path, cache: bool, save: str | None = None) -> dict:
         from jupyter_cache import get_cache
         from jupyter_cache.base import CacheBundleIn
 
-        get_cache(str(CACHE)).cache_notebook_bundle(
-            CacheBundleIn(nb, str(path), data={"execution_seconds": seconds}),
-            check_validity=False, overwrite=True)
+        import fcntl
+
+        CACHE.mkdir(parents=True, exist_ok=True)
+        with open(CACHE.parent / ".jupyter_cache.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # chapters executed side by side: one writer
+            get_cache(str(CACHE)).cache_notebook_bundle(
+                CacheBundleIn(nb, str(path), data={"execution_seconds": seconds}),
+                check_validity=False, overwrite=True)
         stored = True
     return asdict(Result(path.stem, round(seconds, 2), round(peak_mb, 1), not error,
                          error, stored, slowest))
@@ -189,6 +194,60 @@ def run_chapter(path: Path, cache: bool = True, env: dict | None = None,
     return Result(**json.loads(lines[-1]))
 
 
+def starts_workers(path: Path) -> bool:
+    """Whether a chapter starts worker processes of its own (``training.start_side_by_side``
+    or ``side_by_side``, one per core): such a chapter uses every core and runs alone."""
+    return "side_by_side(" in Path(path).read_text(encoding="utf-8")
+
+
+def default_jobs() -> int:
+    """Chapters executed side by side: ``BOOK_JOBS`` if set, else 2 on a machine with at
+    least two cores (each chapter computes on one thread), else 1."""
+    raw = os.environ.get("BOOK_JOBS", "").strip()
+    if raw:
+        if not raw.isdigit() or int(raw) < 1:
+            raise ValueError(f"BOOK_JOBS must be an integer >= 1, got {raw!r}")
+        return int(raw)
+    return 2 if (os.cpu_count() or 1) >= 2 else 1
+
+
+def run_chapters(paths: list[Path], jobs: int | None = None, say=print) -> dict[str, Result]:
+    """Execute chapters as :func:`run_chapter` does, ``jobs`` at a time (default
+    :func:`default_jobs`): first those that start worker processes, one by one, then the
+    others side by side, each on a core of its own. Returns the results by stem.
+
+    Side by side, a chapter shares the memory bus and the caches with its neighbour: on the
+    book's 2-core machine it takes 0-25 % longer than alone, so a chapter within its 40 s
+    idle budget stays well inside the 60 s limit. ``BOOK_JOBS=1`` executes one at a time.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = default_jobs() if jobs is None else checks_jobs(jobs)
+    results: dict[str, Result] = {}
+
+    def one(path: Path) -> Result:
+        say(f"[book] executing {path.stem} in a fresh kernel ...")
+        r = run_chapter(path)
+        say(f"[book] {path.stem}: {r.seconds:.1f} s, {r.peak_mb:.0f} MB, "
+            f"{'ok' if r.ok else 'FAILED'}")
+        return r
+
+    alone = [p for p in paths if jobs == 1 or starts_workers(p)]
+    for path in alone:
+        results[path.stem] = one(path)
+    rest = [p for p in paths if p not in alone]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for path, r in zip(rest, pool.map(one, rest)):
+            results[path.stem] = r
+    return {p.stem: results[p.stem] for p in paths}
+
+
+def checks_jobs(jobs: int) -> int:
+    if not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
+    return jobs
+
+
 def is_cached(path: Path) -> bool:
     """Whether the build's cache holds an execution of the chapter as it is now."""
     from jupyter_cache import get_cache
@@ -217,16 +276,15 @@ def build_book(results: dict[str, Result] | None = None, say=print, full: bool =
     (``--all``); otherwise Sphinx reads only the pages that changed since the last build.
     """
     results = dict(results or {})
+    todo = []
     for path in toc_chapters():
         if path.stem in results:
             continue
         if is_cached(path):
             say(f"[book] {path.stem}: cached")
             continue
-        say(f"[book] executing {path.stem} in a fresh kernel ...")
-        results[path.stem] = r = run_chapter(path)
-        say(f"[book] {path.stem}: {r.seconds:.1f} s, {r.peak_mb:.0f} MB, "
-            f"{'ok' if r.ok else 'FAILED'}")
+        todo.append(path)
+    results.update(run_chapters(todo, say=say))
     failed = {stem: r for stem, r in results.items() if not r.ok}
     say("[book] jupyter-book build . -W -n --keep-going ...")
     exe = Path(sys.executable).with_name("jupyter-book")
