@@ -20,6 +20,8 @@ from tools.chapters import ROOT, Result, build_book, failure_table, run_chapters
     toc_chapters
 
 _RUNS: dict[str, Result] = {}
+#: the chapters the collected tests of the book take as their ``path`` parameter
+_WANTED: set[Path] = set()
 _ORDER = {"live": 0.5, "book": 1, "browser": 2}
 
 
@@ -30,12 +32,13 @@ def _say(msg: str) -> None:
 def chapter_result(path: Path) -> Result:
     """Execute a chapter (once per test run) and return its measurements.
 
-    The first chapter asked for of _toc.yml executes every chapter of _toc.yml not yet run,
-    two at a time on a machine with two cores (``tools.chapters.run_chapters``; BOOK_JOBS=1
-    for one at a time)."""
+    The first chapter asked for executes with it every chapter that the collected tests
+    take as their ``path`` (all of _toc.yml in a full run), two at a time on a machine with
+    two cores (``tools.chapters.run_chapters``; BOOK_JOBS=1 for one at a time)."""
     if path.stem not in _RUNS:
-        toc = toc_chapters()
-        todo = [p for p in toc if p.stem not in _RUNS] if path in toc else [path]
+        # with it, every other chapter this run's tests will ask for, two at a time
+        todo = [path] + [p for p in toc_chapters()
+                         if p in _WANTED and p != path and p.stem not in _RUNS]
         _say("")
         _RUNS.update(run_chapters(todo, say=_say))
     return _RUNS[path.stem]
@@ -52,6 +55,7 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(table(list(_RUNS.values())))
 
 
+@pytest.hookimpl(trylast=True)  # after -k / -m deselection: only the tests that will run
 def pytest_collection_modifyitems(config, items):
     """Unit tests first, then the chapter executions, the build, the browser."""
     def rank(item):
@@ -63,6 +67,10 @@ def pytest_collection_modifyitems(config, items):
             return _ORDER["book"] + (0.5 if "build" in item.nodeid else 0)
         return 0
     items.sort(key=rank)
+    for item in items:
+        path = getattr(item, "callspec", None) and item.callspec.params.get("path")
+        if isinstance(path, Path) and item.get_closest_marker("book"):
+            _WANTED.add(path)
 
 
 @pytest.fixture(scope="session")
@@ -77,8 +85,7 @@ def built_book() -> dict:
         log = (ROOT / "_build" / "build.log").read_text()
         return {"returncode": 0 if "build succeeded" in log else 1, "log": log,
                 "html": ROOT / "_build" / "html", "failed": {}}
-    for path in toc_chapters():
-        chapter_result(path)
+    _RUNS.update(run_chapters([p for p in toc_chapters() if p.stem not in _RUNS], say=_say))
     built = build_book(_RUNS, say=_say, full=True)  # every page read: each must hit the cache
     if built["failed"]:
         _say(failure_table(built["failed"]))
