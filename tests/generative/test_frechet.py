@@ -53,6 +53,18 @@ def test_the_classifier_is_cached_and_retrained_identically(tmp_path, monkeypatc
         assert torch.equal(a, b) and torch.equal(a, c)
 
 
+def test_a_missing_cache_is_filled_by_the_first_distance(tmp_path, monkeypatch):
+    """On a fresh clone the first call is features() (under no_grad): it must still train."""
+    monkeypatch.setattr(frechet, "CACHE", tmp_path)
+    frechet.classifier.cache_clear()
+    try:
+        split = data.digits()
+        assert frechet.distance(split.x_test, split.x_train) > 0
+        assert len(list(tmp_path.glob("digit_classifier-*.pt"))) == 1
+    finally:
+        frechet.classifier.cache_clear()
+
+
 def test_the_distance_orders_real_gaussian_and_noise_digits():
     split = data.digits()
     n = len(split.x_test)
