@@ -10,10 +10,12 @@ depends on slice m of the weights only.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
-__all__ = ["StackedMLP"]
+__all__ = ["EnsembleLinear", "StackedMLP"]
 
 
 class StackedMLP(nn.Module):
@@ -98,3 +100,18 @@ class StackedMLP(nn.Module):
             if k < len(self.weights) - 1:
                 layers.append(self.activation)
         return nn.Sequential(*layers)
+
+
+class EnsembleLinear(nn.Module):
+    """M independent linear layers applied at once: (M, ..., i) -> (M, ..., o)."""
+
+    def __init__(self, n_models: int, d_in: int, d_out: int):
+        super().__init__()
+        bound = 1 / math.sqrt(d_in)  # nn.Linear's default initialisation range
+        self.weight = nn.Parameter(torch.empty(n_models, d_in, d_out).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(n_models, 1, d_out).uniform_(-bound, bound))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = x.shape
+        y = torch.baddbmm(self.bias, x.reshape(shape[0], -1, shape[-1]), self.weight)
+        return y.reshape(*shape[:-1], -1)

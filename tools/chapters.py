@@ -26,6 +26,8 @@ from pathlib import Path
 
 import yaml
 
+from book import checks
+
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "_build" / ".jupyter_cache"
 BENCH = ROOT / "_build" / "bench"
@@ -222,7 +224,7 @@ def run_chapters(paths: list[Path], jobs: int | None = None, say=print) -> dict[
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    jobs = default_jobs() if jobs is None else checks_jobs(jobs)
+    jobs = default_jobs() if jobs is None else checks.integer(jobs, "jobs")
     results: dict[str, Result] = {}
 
     def one(path: Path) -> Result:
@@ -240,12 +242,6 @@ def run_chapters(paths: list[Path], jobs: int | None = None, say=print) -> dict[
         for path, r in zip(rest, pool.map(one, rest)):
             results[path.stem] = r
     return {p.stem: results[p.stem] for p in paths}
-
-
-def checks_jobs(jobs: int) -> int:
-    if not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
-    return jobs
 
 
 def is_cached(path: Path) -> bool:

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from book import seeding, training
+from book.stacked import EnsembleLinear  # noqa: F401  (vae.EnsembleLinear, as before)
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -160,21 +161,6 @@ class PPCA:
                      + d * torch.log(self.sigma2) + d * LOG_2PI)
         kl = 0.5 * (torch.trace(S) + (m * m).sum(1) - k - torch.logdet(S))
         return rec + kl
-
-
-class EnsembleLinear(nn.Module):
-    """M independent linear layers applied at once: (M, ..., i) -> (M, ..., o)."""
-
-    def __init__(self, n_models: int, d_in: int, d_out: int):
-        super().__init__()
-        bound = 1 / math.sqrt(d_in)  # nn.Linear's default initialisation range
-        self.weight = nn.Parameter(torch.empty(n_models, d_in, d_out).uniform_(-bound, bound))
-        self.bias = nn.Parameter(torch.empty(n_models, 1, d_out).uniform_(-bound, bound))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shape = x.shape
-        y = torch.baddbmm(self.bias, x.reshape(shape[0], -1, shape[-1]), self.weight)
-        return y.reshape(*shape[:-1], -1)
 
 
 def ensemble_mlp(n_models: int, sizes: list[int]) -> nn.Sequential:

@@ -13,7 +13,6 @@ grouped convolutions and batched linear layers, no weight shared between models.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
@@ -23,21 +22,7 @@ from torch import nn
 
 from book import checks, seeding, training
 from book.representations.mi_bounds import jsd
-
-
-class Linears(nn.Module):
-    """M independent linear layers: (M, ..., a) -> (M, ..., b)."""
-
-    def __init__(self, m: int, a: int, b: int):
-        super().__init__()
-        bound = 1 / math.sqrt(a)   # nn.Linear's default initialisation range
-        self.weight = nn.Parameter(torch.empty(m, a, b).uniform_(-bound, bound))
-        self.bias = nn.Parameter(torch.empty(m, 1, b).uniform_(-bound, bound))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shape = x.shape
-        y = torch.baddbmm(self.bias, x.reshape(shape[0], -1, shape[-1]), self.weight)
-        return y.reshape(*shape[:-1], -1)
+from book.stacked import EnsembleLinear
 
 
 @dataclass
@@ -83,12 +68,12 @@ class InfoMax(nn.Module):
         # encoder: 8x8 -> (c1, 8, 8) -> (c2, 4, 4) local features -> (mu, logvar)
         self.conv1 = nn.Conv2d(m, m * c1, 3, padding=1, groups=m)
         self.conv2 = nn.Conv2d(m * c1, m * c2, 3, padding=1, stride=2, groups=m)
-        self.head = Linears(m, 16 * c2, 2 * k)
+        self.head = EnsembleLinear(m, 16 * c2, 2 * k)
         with torch.no_grad():   # start with little noise, sigma = e^-2: the critics see a signal
             self.head.bias[..., k:] = -4.0
         # critics on concatenated pairs: global (x, z), local (f_p(x), z)
-        self.global1, self.global2 = Linears(m, 64 + k, h), Linears(m, h, 1)
-        self.local1, self.local2 = Linears(m, c2 + k, h), Linears(m, h, 1)
+        self.global1, self.global2 = EnsembleLinear(m, 64 + k, h), EnsembleLinear(m, h, 1)
+        self.local1, self.local2 = EnsembleLinear(m, c2 + k, h), EnsembleLinear(m, h, 1)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(N, 64) pixels -> local features (M, N, 16, c2), mu and logvar (M, N, k)."""
